@@ -1,0 +1,43 @@
+"""What the render stage produces: Markdown pages from templates, and files written as they are.
+
+Feature modules (portal, statistics and reports, forms) each expose a provider
+``def pages(ctx: RenderContext) -> Iterable[Page | Asset]``; the render stage collects them
+all, renders every ``Page`` with Jinja2 from ``site_templates/`` and writes each file into the
+generated docs folder only when its bytes changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.model import Dataset
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str  # relative to the docs folder, POSIX, e.g. "communities/xinfeng.md"
+    template: str  # a template in site_templates/, e.g. "community.md"
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Asset:
+    path: str  # relative to the docs folder, e.g. "data/communities.csv", "qr/feedback.svg"
+    content: bytes
+
+
+@dataclass
+class RenderContext:
+    """Inputs shared by every page provider. Derived figures are computed once, in ``derived``."""
+
+    dataset: Dataset
+    today: dt.date
+    site_url: str  # public base URL, from mkdocs.yml site_url, ends with "/"
+    edit_base: str | None  # repo_url + edit_uri, for "编辑此数据" links; None when not set
+    derived: dict[str, Any] = field(default_factory=dict)  # e.g. {"stats": SiteStats, "forms": [...]}
+
+
+Provider = Callable[[RenderContext], Iterable[Page | Asset]]

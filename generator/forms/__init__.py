@@ -1,0 +1,1 @@
+"""Participation forms (参与表单): definitions, rules, pages, paper, schemas and results."""

@@ -1,0 +1,403 @@
+"""Case statistics: every figure of ``generator.metrics`` for every period and level, on DuckDB.
+
+Case records can be millions of rows, so they never enter Python: one set-based DuckDB query
+reads the CSV/Parquet files, gives each case two roles — the *intake* role (anchored on the
+report time) and the *closure* role (anchored on the due date, see ``metrics.CLOSURE_COHORT``)
+— and aggregates both with ``GROUP BY GROUPING SETS`` over level (grid, community, street,
+district) × period (quarter, year). Only the aggregates come back, as typed ``Kpi`` records.
+
+``compute_stats`` is the derive stage's entry point; ``views`` turns ``Kpi`` records into
+display objects (formatted ``Figure``s with grid-level small counts suppressed) for templates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from generator.metrics import (
+    RANKING_METRIC,
+    RANKING_MIN_DUE,
+    RECENT_QUARTERS,
+    Level,
+    Period,
+)
+
+CLOSED = "已办结"
+WITHDRAWN = "已撤销"
+SATISFIED_ANSWERS = ("满意", "基本满意")
+# resolved_level values, from the lowest level up; resolution rates are cumulative over them.
+RESOLUTION_LEVELS = ("网格", "社区", "镇街", "区级")
+CASE_COLUMNS = (
+    "id", "community", "grid", "channel", "category", "subcategory", "reported_at",
+    "accepted_at", "dispatched_at", "due_at", "closed_at", "status", "resolved_level",
+    "satisfaction",
+)
+
+
+class StatsError(Exception):
+    """The case files could not be read; the message is Chinese and names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kpi:
+    """The raw figures of one unit (grid, community, street or district) in one period."""
+
+    level: Level
+    unit: str  # grid id, community id, street id or the district code
+    period: Period
+    received: int = 0
+    accepted: int = 0
+    withdrawn: int = 0
+    due: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    handling_days_mean: float | None = None
+    handling_days_median: float | None = None
+    resolved_at_grid: int = 0  # closed cases by resolved_level (not cumulative)
+    resolved_at_community: int = 0
+    resolved_at_street: int = 0
+    resolved_at_district: int = 0
+    answered: int = 0
+    satisfied: int = 0  # 满意 + 基本满意
+    channels: tuple[tuple[str, int], ...] = ()  # by count, descending
+    categories: tuple[tuple[str, int], ...] = ()
+    community: str | None = None  # the parent community of a grid
+    street: str | None = None  # the parent street of a grid or community
+
+    # Counts the rates are made of (names used by metrics.Metric.numerator/denominator).
+    @property
+    def overdue_open(self) -> int:
+        return self.due - self.closed
+
+    @property
+    def resolved_in_grid(self) -> int:
+        return self.resolved_at_grid
+
+    @property
+    def resolved_in_community(self) -> int:
+        return self.resolved_at_grid + self.resolved_at_community
+
+    @property
+    def resolved_in_street(self) -> int:
+        return self.resolved_in_community + self.resolved_at_street
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return _ratio(self.accepted, self.received)
+
+    @property
+    def completion_rate(self) -> float | None:
+        return _ratio(self.closed, self.due)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return _ratio(self.closed_on_time, self.due)
+
+    @property
+    def grid_resolution_rate(self) -> float | None:
+        return _ratio(self.resolved_in_grid, self.closed)
+
+    @property
+    def community_resolution_rate(self) -> float | None:
+        return _ratio(self.resolved_in_community, self.closed)
+
+    @property
+    def street_resolution_rate(self) -> float | None:
+        return _ratio(self.resolved_in_street, self.closed)
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        return _ratio(self.satisfied, self.answered)
+
+    def top_categories(self, n: int = 3) -> list[tuple[str, int]]:
+        return list(self.categories[:n])
+
+    def value(self, key: str) -> int | float | None:
+        return getattr(self, key)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass
+class SiteStats:
+    """All KPIs, looked up by (level, unit, period). Built once per build by ``compute_stats``."""
+
+    as_of: dt.datetime | None  # the latest time stamp in the case records (数据截至)
+    quarters: list[Period]  # every quarter with cases, oldest first
+    years: list[Period]
+    district: str  # the district code used as the district-level unit
+    kpis: dict[tuple[Level, str, Period], Kpi] = field(default_factory=dict)
+
+    def get(self, level: Level, unit: str, period: Period) -> Kpi | None:
+        return self.kpis.get((level, unit, period))
+
+    def get_or_empty(self, level: Level, unit: str, period: Period) -> Kpi:
+        return self.kpis.get((level, unit, period)) or Kpi(level, unit, period)
+
+    def district_kpi(self, period: Period) -> Kpi:
+        return self.get_or_empty(Level.DISTRICT, self.district, period)
+
+    def previous(self, kpi: Kpi) -> Kpi | None:
+        return self.get(kpi.level, kpi.unit, kpi.period.previous())
+
+    def year_before(self, kpi: Kpi) -> Kpi | None:
+        return self.get(kpi.level, kpi.unit, kpi.period.year_before())
+
+    def units(self, level: Level, period: Period) -> list[Kpi]:
+        return [k for (lv, _u, p), k in self.kpis.items() if lv is level and p == period]
+
+    @property
+    def latest_quarter(self) -> Period | None:
+        return self.quarters[-1] if self.quarters else None
+
+    def recent_quarters(self, n: int = RECENT_QUARTERS, until: Period | None = None) -> list[Period]:
+        quarters = [q for q in self.quarters if until is None or q <= until]
+        return quarters[-n:]
+
+    def is_complete(self, period: Period) -> bool:
+        """True when the period ended before the data's cut-off time."""
+        return self.as_of is not None and self.as_of >= dt.datetime.combine(period.end, dt.time())
+
+    def ranking(self, period: Period, minimum_due: int = RANKING_MIN_DUE) -> Ranking:
+        """Communities by on-time completion rate; only those with enough cases due."""
+        eligible, excluded = [], 0
+        for kpi in self.units(Level.COMMUNITY, period):
+            if kpi.due >= minimum_due:
+                eligible.append(kpi)
+            else:
+                excluded += 1
+        eligible.sort(key=lambda k: (-(getattr(k, RANKING_METRIC) or 0.0), -k.due, k.unit))
+        entries, rank, last = [], 0, None
+        for position, kpi in enumerate(eligible, start=1):
+            value = getattr(kpi, RANKING_METRIC)
+            if value != last:  # equal rates share a rank (1, 2, 2, 4)
+                rank, last = position, value
+            entries.append(RankEntry(rank, kpi))
+        return Ranking(period, minimum_due, entries, excluded)
+
+
+@dataclass(frozen=True)
+class RankEntry:
+    rank: int
+    kpi: Kpi
+
+
+@dataclass(frozen=True)
+class Ranking:
+    period: Period
+    minimum_due: int
+    entries: list[RankEntry]
+    excluded: int  # communities with cases but fewer due than the minimum
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def case_files_in(data_dir: Path) -> list[Path]:
+    """The case files of a data folder: data/cases/**/*.csv and *.parquet, sorted."""
+    folder = Path(data_dir) / "cases"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".csv", ".parquet"))
+
+
+def _sql_list(paths: Sequence[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def open_cases(con: duckdb.DuckDBPyConnection, case_files: Sequence[Path]) -> None:
+    """Create the view ``cases`` (all columns as text) over the CSV and Parquet files."""
+    csv = [Path(p) for p in case_files if Path(p).suffix.lower() == ".csv"]
+    parquet = [Path(p) for p in case_files if Path(p).suffix.lower() == ".parquet"]
+    for path in [*csv, *parquet]:
+        if not path.is_file():
+            raise StatsError(f"找不到事件记录文件：{path}")
+    cols = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in CASE_COLUMNS)
+    parts = []
+    if csv:
+        types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in CASE_COLUMNS) + "}"
+        parts.append(
+            f"SELECT {cols} FROM read_csv({_sql_list(csv)}, header = true, columns = {types}, "
+            "union_by_name = false, auto_detect = false, delim = ',', quote = '\"')"
+        )
+    if parquet:
+        parts.append(f"SELECT {cols} FROM read_parquet({_sql_list(parquet)}, union_by_name = true)")
+    if not parts:
+        parts.append("SELECT " + ", ".join(f'NULL::VARCHAR AS "{c}"' for c in CASE_COLUMNS) + " WHERE false")
+    con.execute("CREATE OR REPLACE TEMP VIEW cases AS " + " UNION ALL ".join(parts))
+
+
+_TIMES = """
+    SELECT community, grid, channel, category, status, resolved_level, satisfaction,
+           try_cast(reported_at AS TIMESTAMP) AS reported_at,
+           try_cast(accepted_at AS TIMESTAMP) AS accepted_at,
+           try_cast(due_at AS TIMESTAMP) AS due_at,
+           try_cast(closed_at AS TIMESTAMP) AS closed_at
+    FROM cases
+"""
+
+_AS_OF = f"""
+    SELECT greatest(max(reported_at), max(accepted_at), max(closed_at)) FROM ({_TIMES})
+"""
+
+_GROUPS = ", ".join(
+    f"({period}{', ' + units if units else ''})"
+    for period in ("qkey", "ykey")
+    for units in ("street, community, grid", "street, community", "street", "")
+)
+
+_STATS = f"""
+WITH base AS (
+    SELECT t.*, m.street FROM ({_TIMES}) t LEFT JOIN community_streets m USING (community)
+),
+roles AS (
+    SELECT b.*, r.role,
+           CASE WHEN r.role = 'intake' THEN b.reported_at ELSE coalesce(b.due_at, b.closed_at) END AS anchor
+    FROM base b CROSS JOIN (VALUES ('intake'), ('closure')) r(role)
+    WHERE r.role = 'intake'
+       OR (b.status IS DISTINCT FROM '{WITHDRAWN}'
+           AND coalesce(b.due_at, b.closed_at) IS NOT NULL
+           AND (b.status = '{CLOSED}' OR coalesce(b.due_at, b.closed_at) <= $as_of))
+),
+keyed AS (
+    SELECT *, year(anchor) * 10 + quarter(anchor) AS qkey, year(anchor) AS ykey,
+           role = 'closure' AND status = '{CLOSED}' AS is_closed
+    FROM roles WHERE anchor IS NOT NULL
+)
+SELECT
+    GROUPING(qkey) AS by_year, GROUPING(street) AS no_street, GROUPING(community) AS no_community,
+    GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
+    count(*) FILTER (WHERE role = 'intake') AS received,
+    count(accepted_at) FILTER (WHERE role = 'intake') AS accepted,
+    count(*) FILTER (WHERE role = 'intake' AND status = '{WITHDRAWN}') AS withdrawn,
+    histogram(channel) FILTER (WHERE role = 'intake' AND channel IS NOT NULL) AS channels,
+    histogram(category) FILTER (WHERE role = 'intake' AND category IS NOT NULL) AS categories,
+    count(*) FILTER (WHERE role = 'closure') AS due,
+    count(*) FILTER (WHERE is_closed) AS closed,
+    count(*) FILTER (WHERE is_closed AND (due_at IS NULL OR closed_at <= due_at)) AS closed_on_time,
+    avg(epoch(closed_at - reported_at) / 86400.0) FILTER (WHERE is_closed) AS handling_mean,
+    median(epoch(closed_at - reported_at) / 86400.0) FILTER (WHERE is_closed) AS handling_median,
+    count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[0]}') AS at_grid,
+    count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[1]}') AS at_community,
+    count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[2]}') AS at_street,
+    count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[3]}') AS at_district,
+    count(*) FILTER (WHERE is_closed AND satisfaction IS NOT NULL AND satisfaction <> '') AS answered,
+    count(*) FILTER (WHERE is_closed AND satisfaction IN {SATISFIED_ANSWERS}) AS satisfied
+FROM keyed
+GROUP BY GROUPING SETS ({_GROUPS})
+"""
+
+
+def _split(histogram: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:
+    if not histogram:
+        return ()
+    return tuple(sorted(((str(k), int(v)) for k, v in histogram.items()), key=lambda kv: (-kv[1], kv[0])))
+
+
+def compute_stats(
+    case_files: Sequence[Path],
+    community_streets: Mapping[str, str],
+    district: str = "district",
+    as_of: dt.datetime | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> SiteStats:
+    """Compute every KPI for every period and level in one pass over the case files.
+
+    ``community_streets`` maps community id → street id (from the dataset). ``as_of`` is the
+    cut-off time for "overdue"; by default the latest time stamp found in the case records.
+    Raises ``StatsError`` (Chinese message) when a file cannot be read.
+    """
+    con = duckdb.connect()
+    try:
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
+        open_cases(con, case_files)
+        con.execute("CREATE TEMP TABLE community_streets (community VARCHAR PRIMARY KEY, street VARCHAR)")
+        if community_streets:
+            con.executemany("INSERT INTO community_streets VALUES (?, ?)", list(community_streets.items()))
+        try:
+            if as_of is None:
+                as_of = con.execute(_AS_OF).fetchone()[0]
+            rows = con.execute(_STATS, {"as_of": as_of or dt.datetime.max}).fetchall()
+        except duckdb.Error as exc:
+            raise StatsError(f"读取事件记录失败：{_first_line(exc)}") from exc
+    finally:
+        con.close()
+    return _assemble(rows, district, as_of)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _assemble(rows: Iterable[tuple], district: str, as_of: dt.datetime | None) -> SiteStats:
+    kpis: dict[tuple[Level, str, Period], Kpi] = {}
+    quarters: set[Period] = set()
+    years: set[Period] = set()
+    period_cache: dict[int, Period] = {}
+    for (by_year, no_street, no_community, no_grid, qkey, ykey, street, community, grid,
+         received, accepted, withdrawn, channels, categories, due, closed, on_time,
+         h_mean, h_median, at_grid, at_community, at_street, at_district, answered,
+         satisfied) in rows:
+        key = ykey if by_year else qkey
+        period = period_cache.get(key)
+        if period is None:
+            period = Period(key) if by_year else Period(key // 10, key % 10)
+            period_cache[key] = period
+            (years if by_year else quarters).add(period)
+        if not no_grid:
+            level, unit = Level.GRID, grid
+        elif not no_community:
+            level, unit = Level.COMMUNITY, community
+        elif not no_street:
+            level, unit = Level.STREET, street
+        else:
+            level, unit = Level.DISTRICT, district
+        if unit is None:  # e.g. a community missing from the dataset has no street
+            continue
+        kpis[(level, unit, period)] = Kpi(
+            level, unit, period, received, accepted, withdrawn, due, closed, on_time,
+            h_mean, h_median, at_grid, at_community, at_street, at_district, answered,
+            satisfied, _split(channels), _split(categories),
+            community if level is Level.GRID else None,
+            street if level in (Level.GRID, Level.COMMUNITY) else None,
+        )
+    return SiteStats(as_of, _listed(quarters, as_of), _listed(years, as_of), district, kpis)
+
+
+def _listed(periods: set[Period], as_of: dt.datetime | None) -> list[Period]:
+    """Every period from the first with cases to the one holding the cut-off, without gaps.
+
+    Periods after the cut-off only hold cases closed ahead of a later due date; their figures
+    stay reachable with ``get`` but they are not listed until the period has begun.
+    """
+    if not periods:
+        return []
+    last = max(periods)
+    if as_of is not None:
+        current = Period(as_of.year, (as_of.month - 1) // 3 + 1 if last.is_quarter else None)
+        last = min(last, current)
+    listed, period = [], min(periods)
+    while period <= last:
+        listed.append(period)
+        period = Period(period.year + 1) if not period.is_quarter else (
+            Period(period.year + 1, 1) if period.quarter == 4 else Period(period.year, period.quarter + 1))
+    return listed
+
+
+def stats_for_dataset(dataset, as_of: dt.datetime | None = None) -> SiteStats:
+    """The derive stage: statistics of a loaded ``Dataset`` (its case files and communities)."""
+    files = list(dataset.case_files) or case_files_in(dataset.root)
+    mapping = {cid: c.street for cid, c in dataset.communities.items()}
+    return compute_stats(files, mapping, district=dataset.district.code, as_of=as_of)

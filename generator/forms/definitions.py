@@ -41,6 +41,7 @@ from generator.forms.model import (
     Owner,
     OwnerKind,
     Privacy,
+    ResultGroup,
 )
 from generator.forms.rules import RESPONSE_ID, SUBMITTED_AT, compile_pattern
 from generator.issues import Issue, Severity, register
@@ -225,6 +226,7 @@ FORM_KEYS = {
     "audience": "面向", "opens": "开始日期", "closes": "截止日期", "fields": "字段",
     "privacy": "隐私说明", "delivery": "提交方式", "summary": "简介", "hand_in": "纸质版交回地点",
     "sample_data": "示例数据",
+    "results_by": "结果分组字段",
 }  # fmt: skip
 FORM_REQUIRED = (
     "title",
@@ -481,6 +483,15 @@ def read_form(path: Path, file: str, default_endpoint: str) -> tuple[Form | None
             "本表单收集个人信息（标有 personal: true 的字段），但没有必填的同意勾选项",
         )
     hand_in = r.text(top, "hand_in", "")
+    results_by = r.text(top, "results_by", "")
+    if results_by is not None:
+        group = next((f for f in fields if f.name == results_by), None)
+        if group is None or group.kind is not FieldKind.SINGLE_CHOICE or group.personal:
+            r.issue(
+                NOT_APPLICABLE,
+                "results_by",
+                f"结果分组字段“{results_by}”须为本表单中非个人信息的单选字段",
+            )
     summary = r.text(top, "summary", "")
     sample_data = r.boolean(top, "sample_data", "")
     if (
@@ -493,7 +504,7 @@ def read_form(path: Path, file: str, default_endpoint: str) -> tuple[Form | None
     form = Form(
         id=form_id, title=title, kind=kind, purpose=purpose, owner=owner, audience=audience,  # type: ignore[arg-type]
         opens=opens, closes=closes, fields=fields, privacy=privacy, delivery=delivery,  # type: ignore[arg-type]
-        summary=summary, hand_in=hand_in, sample_data=sample_data, origin=Source(file, 1),
+        summary=summary, hand_in=hand_in, results_by=results_by, sample_data=sample_data, origin=Source(file, 1),
     )  # fmt: skip
     return form, r.issues
 
@@ -848,25 +859,35 @@ def results_to_json(results: FormResults) -> dict[str, Any]:
         "form": results.form,
         "n": results.n,
         "generated_on": results.generated_on.isoformat(),
-        "suppressed": results.suppressed,
+        "group_field": results.group_field,
+        "overall": _group_to_json(results.overall),
+        "groups": [_group_to_json(g) for g in results.groups],
+    }
+
+
+def _group_to_json(group: ResultGroup) -> dict[str, Any]:
+    return {
+        "value": group.value,
+        "label": group.label,
+        "n": group.n,
+        "suppressed": group.suppressed,
         "fields": [
             {
                 "name": f.name, "label": f.label, "kind": f.kind.value, "n": f.n,
                 "suppressed": f.suppressed, "mean": f.mean,
                 "counts": [{"value": c.value, "label": c.label, "count": c.count} for c in f.counts],
             }
-            for f in results.fields
+            for f in group.fields
         ],
     }  # fmt: skip
 
 
-def results_from_json(data: dict[str, Any]) -> FormResults:
-    """Raises KeyError, TypeError or ValueError on a malformed file."""
-    return FormResults(
-        form=str(data["form"]),
+def _group_from_json(data: dict[str, Any]) -> ResultGroup:
+    return ResultGroup(
+        value=None if data.get("value") is None else str(data["value"]),
+        label=str(data["label"]),
         n=int(data["n"]),
-        generated_on=dt.date.fromisoformat(data["generated_on"]),
-        suppressed=bool(data.get("suppressed", False)),
+        suppressed=bool(data["suppressed"]),
         fields=[
             FieldResult(
                 name=str(f["name"]), label=str(f["label"]), kind=FieldKind(f["kind"]),
@@ -877,6 +898,18 @@ def results_from_json(data: dict[str, Any]) -> FormResults:
             for f in data.get("fields", [])
         ],
     )  # fmt: skip
+
+
+def results_from_json(data: dict[str, Any]) -> FormResults:
+    """Raises KeyError, TypeError or ValueError on a malformed file."""
+    return FormResults(
+        form=str(data["form"]),
+        n=int(data["n"]),
+        generated_on=dt.date.fromisoformat(data["generated_on"]),
+        overall=_group_from_json(data["overall"]),
+        group_field=data.get("group_field"),
+        groups=[_group_from_json(g) for g in data.get("groups", [])],
+    )
 
 
 def _attach_results(

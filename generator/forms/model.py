@@ -174,12 +174,30 @@ class FieldResult:
 
 
 @dataclass
+class ResultGroup:
+    """Aggregates of one group of responses (all of them, or those about one project)."""
+
+    value: str | None  # the grouping answer (e.g. a project id); None for all responses
+    label: str
+    n: int
+    suppressed: bool  # fewer than SUPPRESS_BELOW responses: nothing but that fact is shown
+    fields: list[FieldResult] = field(default_factory=list)
+
+
+@dataclass
 class FormResults:
     form: str
     n: int  # responses accepted
     generated_on: dt.date
-    fields: list[FieldResult] = field(default_factory=list)
-    suppressed: bool = False  # the whole form had fewer than 5 responses
+    overall: ResultGroup
+    group_field: str | None = None  # e.g. "project": results also shown per project
+    groups: list[ResultGroup] = field(default_factory=list)
+
+    def group(self, value: str) -> ResultGroup | None:
+        for item in self.groups:
+            if item.value == value:
+                return item
+        return None
 
 
 @dataclass
@@ -197,6 +215,7 @@ class Form:
     delivery: Delivery
     summary: str | None = None
     hand_in: str | None = None  # where the paper version goes (defaults to the owner's office)
+    results_by: str | None = None  # a choice field whose answers group the published results
     sample_data: bool = False
     origin: Source | None = None
     results: FormResults | None = None  # filled from data/form_results/<id>.json

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 # Small counts at grid level are shown as "<5" (privacy of residents in small areas).
 SUPPRESS_BELOW = 5
@@ -23,7 +23,7 @@ RANKING_METRIC = "on_time_rate"
 RECENT_QUARTERS = 5
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     GRID = "grid"
     COMMUNITY = "community"
     STREET = "street"
@@ -34,7 +34,7 @@ class Level(str, Enum):
         return {"grid": "网格", "community": "村社", "street": "镇街", "district": "全区"}[self.value]
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     COUNT = "count"  # 件
     RATE = "rate"  # a share, 0..1, shown as a percentage
     DAYS = "days"  # 天

@@ -401,3 +401,328 @@ def stats_for_dataset(dataset, as_of: dt.datetime | None = None) -> SiteStats:
     files = list(dataset.case_files) or case_files_in(dataset.root)
     mapping = {cid: c.street for cid, c in dataset.communities.items()}
     return compute_stats(files, mapping, district=dataset.district.code, as_of=as_of)
+
+
+# ----------------------------------------------------------------------------- display
+
+# The view objects below are what templates receive: every number already formatted, grid-level
+# small counts already suppressed. Templates print them; they never compute.
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One formatted figure. ``value`` is None when missing or suppressed."""
+
+    value: int | float | None
+    text: str
+    suppressed: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change against an earlier period: "+2.1 个百分点", "−12.5%", "持平" or "—"."""
+
+    value: float | None
+    text: str
+    direction: str  # up, down, flat, none
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Share:
+    name: str
+    count: Figure
+    share: Figure
+
+
+MISSING = Figure(None, "—")
+NO_CHANGE = Change(None, "—", "none")
+
+
+def format_count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def format_rate(value: float | None) -> str:
+    return "—" if value is None else f"{_half_up(value * 100, 1)}%"
+
+
+def format_days(value: float | None) -> str:
+    return "—" if value is None else f"{_half_up(value, 1)} 天"
+
+
+def _half_up(value: float, digits: int) -> str:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    quant = Decimal(1).scaleb(-digits)
+    return f"{Decimal(repr(value)).quantize(quant, rounding=ROUND_HALF_UP):.{digits}f}"
+
+
+def format_metric(key: str, value: int | float | None) -> str:
+    from generator.metrics import METRICS_BY_KEY, Unit
+
+    unit = METRICS_BY_KEY[key].unit
+    if unit is Unit.RATE:
+        return format_rate(value)
+    if unit is Unit.DAYS:
+        return format_days(value)
+    return format_count(value)  # type: ignore[arg-type]
+
+
+def change_between(key: str, current: Kpi | None, earlier: Kpi | None) -> Change:
+    """Rates change in percentage points; counts and durations in per cent."""
+    from generator.metrics import METRICS_BY_KEY, Unit
+
+    if current is None or earlier is None:
+        return NO_CHANGE
+    now, then = current.value(key), earlier.value(key)
+    if now is None or then is None:
+        return NO_CHANGE
+    if METRICS_BY_KEY[key].unit is Unit.RATE:
+        delta = (now - then) * 100
+        text = f"{_half_up(abs(delta), 1)} 个百分点"
+    else:
+        if then == 0:
+            return NO_CHANGE
+        delta = (now - then) / then * 100
+        text = f"{_half_up(abs(delta), 1)}%"
+    if _half_up(abs(delta), 1) == "0.0":
+        return Change(0.0, "持平", "flat")
+    sign, direction = ("+", "up") if delta > 0 else ("−", "down")
+    return Change(delta, sign + text, direction)
+
+
+# Which count each figure rests on, for suppression at grid level.
+_BASIS = {
+    "acceptance_rate": "received", "completion_rate": "due", "on_time_rate": "due",
+    "handling_days_mean": "closed", "handling_days_median": "closed",
+    "grid_resolution_rate": "closed", "community_resolution_rate": "closed",
+    "street_resolution_rate": "closed", "satisfaction_rate": "answered",
+}
+
+
+class KpiView:
+    """Formatted figures of one unit in one period; ``view.on_time_rate`` is a ``Figure``."""
+
+    def __init__(self, kpi: Kpi, name: str, previous: Kpi | None = None,
+                 year_before: Kpi | None = None, complete: bool = True, suppress: bool = False):
+        from generator.metrics import METRICS, SUPPRESS_BELOW, SUPPRESSED_TEXT, Unit
+
+        self.level = kpi.level
+        self.unit = kpi.unit
+        self.name = name
+        self.period = kpi.period
+        self.period_label = kpi.period.label
+        self.short_label = kpi.period.short_label
+        self.complete = complete
+        self.suppressed = suppress
+        self.figures: dict[str, Figure] = {}
+        for metric in METRICS:
+            value = kpi.value(metric.key)
+            if suppress and metric.unit is Unit.COUNT and 0 < value < SUPPRESS_BELOW:
+                self.figures[metric.key] = Figure(None, SUPPRESSED_TEXT, True)
+            elif suppress and metric.unit is not Unit.COUNT and kpi.value(_BASIS[metric.key]) < SUPPRESS_BELOW:
+                self.figures[metric.key] = Figure(None, "—", True)
+            else:
+                self.figures[metric.key] = Figure(value, format_metric(metric.key, value))
+        # Comparisons would undo the suppression of small counts, so grids get none.
+        self.vs_previous = {} if suppress else {m.key: change_between(m.key, kpi, previous) for m in METRICS}
+        self.vs_year_before = {} if suppress else {m.key: change_between(m.key, kpi, year_before) for m in METRICS}
+        self.categories = [] if suppress else _shares(kpi.categories, kpi.received)
+        self.channels = [] if suppress else _shares(kpi.channels, kpi.received)
+        self.top_categories = self.categories[:3]
+
+    def __getattr__(self, key: str) -> Figure:
+        figures = self.__dict__.get("figures", {})
+        if key in figures:
+            return figures[key]
+        raise AttributeError(key)
+
+    def change(self, key: str, against: str = "previous") -> Change:
+        table = self.vs_previous if against == "previous" else self.vs_year_before
+        return table.get(key, NO_CHANGE)
+
+
+def _shares(counts: tuple[tuple[str, int], ...], total: int) -> list[Share]:
+    return [Share(name, Figure(n, format_count(n)), Figure(n / total if total else None,
+                                                             format_rate(n / total if total else None)))
+            for name, n in counts]
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One row of a KPI table: a figure over several periods and its latest changes."""
+
+    key: str
+    label: str
+    figures: list[Figure]
+    vs_previous: Change
+    vs_year_before: Change
+
+
+@dataclass
+class UnitStats:
+    """What a street or community page shows: recent quarters, a trend chart, the table."""
+
+    level: Level
+    unit: str
+    name: str
+    quarters: list[KpiView]  # oldest first
+    rows: list[MetricRow]
+    chart: object | None = None  # charts.Chart
+    grids: list[KpiView] = field(default_factory=list)  # latest quarter, suppressed
+
+    @property
+    def latest(self) -> KpiView:
+        return self.quarters[-1]
+
+    @property
+    def has_cases(self) -> bool:
+        return any(v.figures["received"].value or v.figures["due"].value for v in self.quarters)
+
+
+@dataclass(frozen=True)
+class RankRow:
+    rank: int
+    community: str  # id
+    name: str
+    street: str
+    view: KpiView
+
+
+@dataclass
+class RankingView:
+    period: Period
+    minimum_due: int
+    rows: list[RankRow]
+    excluded: int
+    metric_label: str
+    note: str
+
+
+@dataclass
+class DistrictHeadline:
+    """Raw figures for the portal's home-page summary table (formatted there by filters)."""
+
+    cases: int
+    period_label: str
+    grid_resolution_rate: float | None
+
+
+@dataclass
+class StatsView:
+    """``ctx.derived["stats"]``: everything the portal's pages show about cases."""
+
+    stats: SiteStats
+    as_of: dt.datetime | None
+    latest: Period | None  # the latest quarter (may still be running)
+    ranked: Period | None  # the quarter the ranking uses: the latest complete one
+    district: DistrictHeadline | None
+    district_stats: UnitStats | None
+    streets: dict[str, UnitStats]
+    communities: dict[str, UnitStats]
+    ranking: RankingView | None
+    street_rows: list[KpiView]  # every street in the latest quarter
+
+    def community(self, community_id: str) -> UnitStats | None:
+        return self.communities.get(community_id)
+
+    def street(self, street_id: str) -> UnitStats | None:
+        return self.streets.get(street_id)
+
+    @property
+    def as_of_label(self) -> str:
+        if self.as_of is None:
+            return "—"
+        return f"{self.as_of.year}年{self.as_of.month}月{self.as_of.day}日"
+
+
+def unit_stats(stats: SiteStats, level: Level, unit: str, name: str, quarters: list[Period],
+               chart_specs: list | None = None) -> UnitStats:
+    from generator.charts import line_chart
+    from generator.metrics import HEADLINE, METRICS_BY_KEY
+
+    views = []
+    for quarter in quarters:
+        kpi = stats.get_or_empty(level, unit, quarter)
+        views.append(KpiView(kpi, name, stats.previous(kpi), stats.year_before(kpi),
+                             stats.is_complete(quarter)))
+    latest = views[-1] if views else None
+    rows = [
+        MetricRow(key, METRICS_BY_KEY[key].label, [v.figures[key] for v in views],
+                  latest.change(key) if latest else NO_CHANGE,
+                  latest.change(key, "year") if latest else NO_CHANGE)
+        for key in (*HEADLINE[:1], "accepted", *HEADLINE[1:3], "overdue_open", *HEADLINE[3:], "answered")
+    ]
+    result = UnitStats(level, unit, name, views, rows)
+    if chart_specs is not None and views:
+        series = [(METRICS_BY_KEY[k].label, [v.figures[k].value for v in views])
+                  for k in ("on_time_rate", "grid_resolution_rate", "satisfaction_rate")]
+        chart_specs.append((result, line_chart(f"{name}：近{len(views)}个季度趋势",
+                                               [v.short_label for v in views], series)))
+    return result
+
+
+def build_view(stats: SiteStats, dataset, renderer=None, charts: bool = True) -> StatsView:
+    """The display side of the derive stage: views for every street and community page.
+
+    ``renderer`` is a ``charts.ChartRenderer`` (with a cache folder in real builds); trend
+    charts for all pages are drawn in one batch so missing ones render in parallel.
+    """
+    from generator.charts import ChartRenderer
+    from generator.metrics import METRICS_BY_KEY, RANKING_NOTE
+
+    quarters = stats.recent_quarters()
+    latest = stats.latest_quarter
+    complete = [q for q in stats.quarters if stats.is_complete(q)]
+    ranked = complete[-1] if complete else latest
+    specs: list | None = [] if charts else None
+    district_stats = unit_stats(stats, Level.DISTRICT, stats.district, dataset.district.name, quarters, specs)
+    streets = {sid: unit_stats(stats, Level.STREET, sid, s.name, quarters, specs)
+               for sid, s in dataset.streets.items()}
+    communities = {}
+    for cid, community in dataset.communities.items():
+        unit = unit_stats(stats, Level.COMMUNITY, cid, community.name, quarters, specs)
+        if latest is not None:
+            unit.grids = [
+                KpiView(stats.get_or_empty(Level.GRID, grid.id, latest), grid.name,
+                        complete=stats.is_complete(latest), suppress=True)
+                for grid in community.grids
+            ]
+        communities[cid] = unit
+    if specs:
+        renderer = renderer or ChartRenderer()
+        for (unit, _), chart in zip(specs, renderer.render_many(s for _, s in specs), strict=True):
+            unit.chart = chart
+    ranking = None
+    if ranked is not None:
+        raw = stats.ranking(ranked)
+        rows = []
+        for entry in raw.entries:
+            community = dataset.communities.get(entry.kpi.unit)
+            street = dataset.streets.get(community.street) if community else None
+            rows.append(RankRow(entry.rank, entry.kpi.unit, community.name if community else entry.kpi.unit,
+                                street.name if street else "—",
+                                KpiView(entry.kpi, community.name if community else entry.kpi.unit,
+                                        stats.previous(entry.kpi), stats.year_before(entry.kpi))))
+        ranking = RankingView(ranked, raw.minimum_due, rows, raw.excluded,
+                              METRICS_BY_KEY["on_time_rate"].label, RANKING_NOTE)
+    headline = None
+    if latest is not None:
+        kpi = stats.district_kpi(latest)
+        headline = DistrictHeadline(kpi.received, latest.label, kpi.grid_resolution_rate)
+    street_rows = [s.latest for s in streets.values() if s.quarters]
+    return StatsView(stats, stats.as_of, latest, ranked, headline, district_stats, streets,
+                     communities, ranking, street_rows)
+
+
+def derive(dataset, cache_dir: Path | None = None, charts: bool = True) -> StatsView:
+    """Statistics of a loaded dataset, ready for templates: ``ctx.derived["stats"]``."""
+    from generator.charts import ChartRenderer
+
+    return build_view(stats_for_dataset(dataset), dataset, ChartRenderer(cache_dir), charts)

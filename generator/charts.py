@@ -1,0 +1,293 @@
+"""Static SVG charts made at build time with matplotlib.
+
+Every chart is visible without JavaScript, keeps its Chinese labels as real ``<text>``
+(``svg.fonttype: none``; the reader's system font draws them), carries ``role="img"`` with a
+``<title>`` and ``<desc>``, and comes with its data table (``Chart.table``) which templates print
+right after it. Charts print in black and white too: series differ by marker and dash, not only
+by colour.
+
+Rendering costs about 20–35 ms per chart (see bench/bench_stats.py), which matters at the city
+tier (3,000 community pages, each with a trend chart). So charts are content-addressed: a
+``ChartSpec`` is hashed and its SVG kept in an in-process cache and, when a cache folder is given,
+on disk; ``render_many`` renders only the missing ones, in parallel worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from markupsafe import Markup, escape
+
+STYLE_VERSION = "3"  # bump when the look changes, so cached SVGs are redrawn
+FONT_STACK = (
+    "-apple-system, BlinkMacSystemFont, 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
+    "'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei', sans-serif"
+)
+# Okabe–Ito colours (distinguishable with colour blindness), plus distinct markers and dashes.
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+DASHES = ("-", "--", "-.", ":", "-", "--")
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """What to draw. ``kind`` is "line" (trend over periods) or "bar" (horizontal bars)."""
+
+    kind: str
+    title: str
+    labels: tuple[str, ...]  # x categories (line) or bar labels (bar)
+    series: tuple[tuple[str, tuple[float | None, ...]], ...]  # (name, values)
+    percent: bool = True  # values are shares 0..1, shown as %
+    unit: str = ""  # for non-percent values, e.g. "件"
+    description: str = ""  # one sentence for screen readers (<desc>)
+
+    def digest(self) -> str:
+        payload = json.dumps([STYLE_VERSION, asdict(self)], ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A rendered chart: inline SVG in a ``<figure>``, and the table of its data."""
+
+    spec: ChartSpec
+    svg: str
+    table_headers: tuple[str, ...] = field(default=())
+    table_rows: tuple[tuple[str, ...], ...] = field(default=())
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    def __html__(self) -> str:
+        # One HTML block without blank lines, so Markdown passes it through untouched.
+        return (
+            f'<figure class="gz-chart">{self.svg}'
+            f"<figcaption>{escape(self.spec.title)}（数据见下表）</figcaption></figure>"
+        )
+
+    def __str__(self) -> str:
+        return self.__html__()
+
+    @property
+    def html(self) -> Markup:
+        return Markup(self.__html__())
+
+
+def _format(value: float | None, spec: ChartSpec) -> str:
+    if value is None:
+        return "—"
+    if spec.percent:
+        return f"{value * 100:.1f}%"
+    return f"{value:,.0f}{spec.unit}" if float(value).is_integer() else f"{value:,.1f}{spec.unit}"
+
+
+def table_for(spec: ChartSpec) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """The chart's data as a table: one row per label, one column per series."""
+    headers = ("", *(name for name, _ in spec.series))
+    rows = tuple(
+        (label, *(_format(values[i] if i < len(values) else None, spec) for _, values in spec.series))
+        for i, label in enumerate(spec.labels)
+    )
+    return headers, rows
+
+
+# ----------------------------------------------------------------------------- drawing
+
+_MPL_READY = False
+
+
+def _matplotlib():
+    global _MPL_READY
+    import matplotlib
+
+    if not _MPL_READY:
+        matplotlib.use("svg", force=False) if matplotlib.get_backend().lower() != "svg" else None
+        matplotlib.rcParams.update(
+            {
+                "svg.fonttype": "none",  # text stays text
+                "svg.hashsalt": "gongzhi",  # stable ids, so unchanged charts give equal bytes
+                "font.family": ["sans-serif"],
+                "font.sans-serif": ["Noto Sans CJK SC", "DejaVu Sans"],
+                "axes.spines.top": False,
+                "axes.spines.right": False,
+                "axes.titlesize": 12,
+                "font.size": 10,
+            }
+        )
+        _MPL_READY = True
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
+def draw_svg(spec: ChartSpec) -> str:
+    """Draw one chart and return the cleaned SVG markup (no XML prolog)."""
+    figure_class = _matplotlib()
+    if spec.kind == "line":
+        fig = figure_class(figsize=(6.4, 2.8))
+        fig.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.2)
+        ax = fig.add_subplot()
+        xs = list(range(len(spec.labels)))
+        for i, (name, values) in enumerate(spec.series):
+            ys = [float("nan") if v is None else (v * 100 if spec.percent else v) for v in values]
+            ax.plot(xs, ys, label=name, color=COLOURS[i % 6], marker=MARKERS[i % 6],
+                    linestyle=DASHES[i % 6], linewidth=1.8, markersize=5)
+        ax.set_xticks(xs, list(spec.labels))
+        if spec.percent:
+            ax.set_ylim(0, 105)
+            ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+        ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(3, len(spec.series)),
+                  frameon=False, fontsize=9, borderaxespad=0.2)
+    elif spec.kind == "bar":
+        height = 0.9 + 0.34 * max(1, len(spec.labels))
+        fig = figure_class(figsize=(6.4, height))
+        longest = max((len(label) for label in spec.labels), default=2)
+        fig.subplots_adjust(left=min(0.45, 0.03 + 0.024 * longest), right=0.97,
+                            top=1 - 0.42 / height, bottom=0.3 / height)
+        ax = fig.add_subplot()
+        name, values = spec.series[0]
+        ys = list(range(len(spec.labels)))[::-1]
+        numbers = [0.0 if v is None else (v * 100 if spec.percent else v) for v in values]
+        ax.barh(ys, numbers, color=COLOURS[0], height=0.62, label=name)
+        ax.set_yticks(ys, list(spec.labels))
+        top = max(numbers + [1.0])
+        ax.set_xlim(0, 112 if spec.percent else top * 1.18)
+        for y, value, raw in zip(ys, numbers, values, strict=True):
+            ax.text(value + (1.2 if spec.percent else top * 0.015), y, _format(raw, spec),
+                    va="center", fontsize=9)
+        if spec.percent:
+            ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+    else:
+        raise ValueError(f"unknown chart kind: {spec.kind}")
+    ax.set_title(spec.title, loc="left")
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return _clean(buffer.getvalue(), spec)
+
+
+_PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+_ID = re.compile(r'\sid="([^"]+)"')
+_REF = re.compile(r'(url\(#|href="#)([^")]+)')
+_SIZE = re.compile(r'<svg ([^>]*?)width="[^"]+" height="[^"]+" ')
+_FONT = re.compile(r"font-family: [^;\"]+")
+_BETWEEN_TAGS = re.compile(r">\s+<")
+_PATH_WS = re.compile(r"\s*\n\s*")
+
+
+def _clean(svg: str, spec: ChartSpec) -> str:
+    """Make matplotlib's SVG fit inline in an HTML page, several per page, accessible."""
+    svg = _PROLOG.sub("", svg, count=1)
+    svg = _METADATA.sub("", svg)
+    prefix = "c" + spec.digest()[:8] + "-"
+    referenced = {m.group(2) for m in _REF.finditer(svg)}
+    # ids must be unique in the page: keep (prefixed) only the referenced ones
+    svg = _ID.sub(lambda m: f' id="{prefix}{m.group(1)}"' if m.group(1) in referenced else "", svg)
+    svg = _REF.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", svg)
+    svg = _FONT.sub("font-family: " + FONT_STACK.replace('"', "'"), svg)
+    title_id, desc_id = prefix + "title", prefix + "desc"
+    svg = _SIZE.sub(
+        rf'<svg \1role="img" aria-labelledby="{title_id} {desc_id}" class="gz-chart-svg" '
+        'preserveAspectRatio="xMinYMin meet" ',
+        svg,
+        count=1,
+    )
+    head_end = svg.index(">") + 1
+    description = spec.description or _describe(spec)
+    svg = (
+        svg[:head_end]
+        + f'<title id="{title_id}">{escape(spec.title)}</title><desc id="{desc_id}">{escape(description)}</desc>'
+        + svg[head_end:]
+    )
+    svg = _PATH_WS.sub(" ", svg)
+    svg = _BETWEEN_TAGS.sub("><", svg)
+    return svg.strip()
+
+
+def _describe(spec: ChartSpec) -> str:
+    parts = []
+    for name, values in spec.series:
+        pairs = "，".join(f"{label} {_format(v, spec)}" for label, v in zip(spec.labels, values, strict=False))
+        parts.append(f"{name}：{pairs}")
+    return "；".join(parts) + "。"
+
+
+# ----------------------------------------------------------------------------- caching
+
+
+class ChartRenderer:
+    """Renders specs once: in-process memo plus an optional on-disk cache keyed by digest."""
+
+    def __init__(self, cache_dir: Path | None = None, workers: int | None = None):
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self._memo: dict[str, str] = {}
+        self.drawn = 0  # charts actually drawn (cache misses), for measurements
+
+    def _cached(self, digest: str) -> str | None:
+        if digest in self._memo:
+            return self._memo[digest]
+        if self.cache_dir:
+            path = self.cache_dir / f"{digest}.svg"
+            if path.is_file():
+                svg = path.read_text("utf-8")
+                self._memo[digest] = svg
+                return svg
+        return None
+
+    def _store(self, digest: str, svg: str) -> None:
+        self._memo[digest] = svg
+        if self.cache_dir:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.cache_dir / f"{digest}.svg.tmp{os.getpid()}"
+            tmp.write_text(svg, "utf-8")
+            tmp.replace(self.cache_dir / f"{digest}.svg")
+
+    def render_many(self, specs: Iterable[ChartSpec]) -> list[Chart]:
+        specs = list(specs)
+        missing: dict[str, ChartSpec] = {}
+        for spec in specs:
+            digest = spec.digest()
+            if self._cached(digest) is None:
+                missing.setdefault(digest, spec)
+        if missing:
+            todo = list(missing.items())
+            if self.workers > 1 and len(todo) >= 32:
+                with ProcessPoolExecutor(self.workers) as pool:
+                    svgs = list(pool.map(draw_svg, [s for _, s in todo], chunksize=16))
+            else:
+                svgs = [draw_svg(s) for _, s in todo]
+            for (digest, _), svg in zip(todo, svgs, strict=True):
+                self._store(digest, svg)
+            self.drawn += len(todo)
+        charts = []
+        for spec in specs:
+            headers, rows = table_for(spec)
+            charts.append(Chart(spec, self._memo[spec.digest()], headers, rows))
+        return charts
+
+    def render(self, spec: ChartSpec) -> Chart:
+        return self.render_many([spec])[0]
+
+
+def line_chart(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
+               percent: bool = True, unit: str = "", description: str = "") -> ChartSpec:
+    return ChartSpec("line", title, tuple(labels), tuple((n, tuple(v)) for n, v in series),
+                     percent, unit, description)
+
+
+def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None], name: str,
+              percent: bool = False, unit: str = "", description: str = "") -> ChartSpec:
+    return ChartSpec("bar", title, tuple(labels), ((name, tuple(values)),), percent, unit, description)

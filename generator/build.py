@@ -1,0 +1,308 @@
+"""``gongzhi build``: the whole pipeline, as one script of named stages.
+
+    load → validate → link → derive → render → mkdocs build → index → swap
+
+Everything is gathered and checked before anything is written: invalid data stops the build
+before the render stage touches the docs folder, and the site is built into a temporary
+sibling of the output folder and swapped in with renames only when every stage succeeded, so
+a failed build leaves the previous site in place. The library never prints: it returns a
+``BuildReport`` or raises ``DataError`` (invalid data) or ``BuildError`` (anything else, with a
+Chinese message).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.issues import DataError, Issue
+from generator.pages import Asset, Page, RenderContext
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "mkdocs.yml"
+DEFAULT_DATA = ROOT / "data"
+DEFAULT_CONTENT = ROOT / "content"
+
+# The search stage (issue #4) plugs in here: a module exposing ``index_site(site_dir: Path)``,
+# run on the freshly built site before it is swapped in.
+INDEX_MODULES: tuple[str, ...] = ("generator.search",)
+
+
+class BuildError(Exception):
+    """The site could not be built; the message is Chinese and says which stage failed."""
+
+
+@dataclass
+class BuildReport:
+    site_dir: Path
+    docs_dir: Path
+    pages_written: int = 0
+    pages_unchanged: int = 0
+    pages_deleted: int = 0
+    warnings: list[Issue] = field(default_factory=list)  # validator warnings (non-fatal)
+    timings: dict[str, float] = field(default_factory=dict)  # stage → seconds
+    indexed: bool = False
+
+
+@dataclass
+class Inputs:
+    """What the render stage needs, produced by load, validate, link and derive."""
+
+    ctx: RenderContext
+    warnings: list[Issue]
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+
+def load_config(config_file: Path, docs_dir: Path | None = None, site_dir: Path | None = None):
+    """The MkDocs configuration, validated; its ``docs_dir`` is created when missing."""
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+    from mkdocs.config import load_config as mkdocs_load_config
+    from mkdocs.exceptions import ConfigurationError
+
+    if not config_file.is_file():
+        raise BuildError(f"找不到网站配置文件 {config_file}。")
+    if docs_dir is None:
+        import yaml
+
+        with open(config_file, encoding="utf-8") as handle:
+            raw = yaml.load(handle, Loader=_IgnoreTagsLoader) or {}
+        docs_dir = (config_file.parent / raw.get("docs_dir", "docs")).resolve()
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return mkdocs_load_config(
+            str(config_file),
+            docs_dir=str(docs_dir),
+            site_dir=str(site_dir) if site_dir else None,
+        )
+    except ConfigurationError as exc:
+        raise BuildError(f"网站配置 {config_file.name} 有误：{exc}") from exc
+
+
+def edit_base(config: Any) -> str | None:
+    """repo_url + edit_uri, ending with "/": the prefix of every "编辑此数据" link."""
+    repo_url = config.get("repo_url")
+    edit_uri = config.get("edit_uri")
+    if not repo_url or not edit_uri:
+        return None
+    return repo_url.rstrip("/") + "/" + edit_uri.strip("/") + "/"
+
+
+def validate_and_link(data_dir: Path) -> tuple[Any, dict[str, list[dict[str, Any]]], list[Issue]]:
+    """load → validate → link (the validator runs all three): the dataset, tables and warnings.
+
+    Raises ``DataError`` with every issue when the data has errors.
+    """
+    from generator.validate import check
+
+    result = check(data_dir)
+    if result.errors or result.dataset is None:
+        raise DataError(result.issues)
+    return result.dataset, result.tables, result.warnings
+
+
+def derive(dataset: Any, tables: dict[str, list[dict[str, Any]]], content_dir: Path) -> dict[str, Any]:
+    """Figures computed once for every template: case statistics (when there are case files)."""
+    derived: dict[str, Any] = {"tables": tables, "content_dir": content_dir}
+    if dataset.case_files:
+        try:
+            from generator.stats import StatsError, compute_stats
+        except ModuleNotFoundError:  # statistics not available in this checkout
+            return derived
+        try:
+            derived["stats"] = compute_stats(
+                dataset.case_files,
+                {c.id: c.street for c in dataset.communities.values()},
+                district=dataset.district.code,
+            )
+        except StatsError as exc:
+            raise BuildError(f"统计事件记录失败：{exc}") from exc
+    return derived
+
+
+def render_docs(
+    ctx: RenderContext,
+    docs_dir: Path,
+    content_dir: Path | None,
+    providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None = None,
+):
+    from generator.render import RenderError, render
+
+    try:
+        return render(ctx, docs_dir, content_dir, providers)
+    except RenderError as exc:
+        raise BuildError(str(exc)) from exc
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_mkdocs(config: Any, site_dir: Path, sample_data: bool) -> None:
+    """MkDocs + Material in strict mode into ``site_dir`` (broken internal links fail)."""
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.exceptions import Abort, MkDocsException
+
+    config["site_dir"] = str(site_dir)
+    config["strict"] = True
+    config["extra"]["sample_data"] = sample_data
+    collector = _Collect()
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(collector)
+    try:
+        mkdocs_build(config)
+    except (Abort, MkDocsException) as exc:
+        details = "\n".join(f"  - {m}" for m in collector.messages[:20]) or f"  - {exc}"
+        more = f"\n  ……另有 {len(collector.messages) - 20} 条" if len(collector.messages) > 20 else ""
+        raise BuildError(f"MkDocs 构建失败（严格模式，警告也视为错误）：\n{details}{more}") from exc
+    finally:
+        logger.removeHandler(collector)
+
+
+def index_site(site_dir: Path) -> bool:
+    """The search stage: every installed indexer runs over the built site. True if one ran."""
+    ran = False
+    for name in INDEX_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        indexer = getattr(module, "index_site", None)
+        if callable(indexer):
+            indexer(site_dir)
+            ran = True
+    return ran
+
+
+def swap(new_site: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` with ``new_site`` by renames; the old site is removed afterwards."""
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    try:
+        os.replace(new_site, out_dir)
+    except OSError:
+        if old.exists():
+            os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# --- the pipeline ------------------------------------------------------------------------------
+
+
+def build(
+    data_dir: Path = DEFAULT_DATA,
+    out_dir: Path | None = None,
+    *,
+    config_file: Path = DEFAULT_CONFIG,
+    docs_dir: Path | None = None,
+    content_dir: Path | None = DEFAULT_CONTENT,
+    today: dt.date | None = None,
+    index: bool = True,
+    providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None = None,
+) -> BuildReport:
+    """Build the site from ``data_dir`` into ``out_dir`` (default: mkdocs.yml's site_dir)."""
+    timings: dict[str, float] = {}
+    data_dir = Path(data_dir).resolve()
+    if not data_dir.is_dir():
+        raise BuildError(f"找不到数据文件夹 {data_dir}。")
+
+    with _timed(timings, "validate"):  # load → validate → link
+        dataset, tables, warnings = validate_and_link(data_dir)
+
+    with _timed(timings, "config"):
+        config = load_config(Path(config_file).resolve(), docs_dir)
+        docs = Path(config["docs_dir"])
+        site = Path(out_dir).resolve() if out_dir else Path(config["site_dir"])
+        _check_folders(docs, site, data_dir, content_dir)
+
+    with _timed(timings, "derive"):
+        derived = derive(dataset, tables, content_dir or DEFAULT_CONTENT)
+        ctx = RenderContext(
+            dataset=dataset,
+            today=today or dt.date.today(),
+            site_url=(config.get("site_url") or "/").rstrip("/") + "/",
+            edit_base=edit_base(config),
+            derived=derived,
+        )
+
+    with _timed(timings, "render"):
+        rendered = render_docs(ctx, docs, content_dir, providers)
+
+    report = BuildReport(
+        site_dir=site,
+        docs_dir=docs,
+        pages_written=len(rendered.written),
+        pages_unchanged=rendered.unchanged,
+        pages_deleted=len(rendered.deleted),
+        warnings=warnings,
+        timings=timings,
+    )
+    site.parent.mkdir(parents=True, exist_ok=True)
+    staging = site.with_name(f".{site.name}.new-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with _timed(timings, "mkdocs"):
+            run_mkdocs(config, staging, bool(dataset.district.sample_data))
+        if index:
+            with _timed(timings, "index"):
+                report.indexed = index_site(staging)
+        with _timed(timings, "swap"):
+            swap(staging, site)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _check_folders(docs: Path, site: Path, data_dir: Path, content_dir: Path | None) -> None:
+    """Refuse folder layouts where the build would overwrite the sources."""
+    protected = [data_dir] + ([content_dir.resolve()] if content_dir else [])
+    for target, label in ((docs, "生成页面的文件夹"), (site, "网站输出文件夹")):
+        for source in protected:
+            if target == source or source.is_relative_to(target) or target.is_relative_to(source):
+                raise BuildError(f"{label} {target} 与源文件夹 {source} 重叠，请换一个位置。")
+    if site == docs or site.is_relative_to(docs) or docs.is_relative_to(site):
+        raise BuildError(f"网站输出文件夹 {site} 不能与生成页面的文件夹 {docs} 重叠。")
+
+
+def _ignore_unknown_tag(loader: Any, suffix: str, node: Any) -> None:
+    return None
+
+
+try:
+    import yaml as _yaml
+
+    class _IgnoreTagsLoader(_yaml.SafeLoader):
+        """Reads mkdocs.yml for docs_dir even when it holds tags like !ENV or !!python/name."""
+
+    _IgnoreTagsLoader.add_multi_constructor("", _ignore_unknown_tag)
+    _IgnoreTagsLoader.add_multi_constructor("!", _ignore_unknown_tag)
+except ImportError:  # pragma: no cover - pyyaml is a dependency
+    pass

@@ -1,0 +1,100 @@
+"""``gongzhi build`` and ``gongzhi serve``: build the portal, or preview it with live reload."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from generator.cli import EXIT_CANNOT_RUN, EXIT_INVALID, EXIT_OK
+from generator.issues import DataError, Issue
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    build = subparsers.add_parser(
+        "build",
+        help="校验数据并生成网站（失败时保留原网站）",
+        description="校验 → 生成页面 → MkDocs 严格构建 → 搜索索引 → 原子替换输出文件夹。"
+        "数据有错误时列出全部问题并以退出码 1 结束，原网站保持不变。",
+    )
+    build.add_argument("--data", default="data", help="数据文件夹（默认 data）")
+    build.add_argument("--out", default=None, help="网站输出文件夹（默认 mkdocs.yml 中的 site_dir，即 site/）")
+    build.add_argument("--config", default=None, help="MkDocs 配置文件（默认仓库中的 mkdocs.yml）")
+    build.add_argument("--no-index", action="store_true", help="跳过搜索索引（仅用于调试）")
+    build.set_defaults(handler=run_build)
+
+    serve = subparsers.add_parser(
+        "serve",
+        help="本地预览网站，数据或内容变化时自动重建并刷新",
+        description="在 127.0.0.1 上预览网站；data/、content/ 或模板变化时重新生成并自动刷新浏览器。",
+    )
+    serve.add_argument("--data", default="data", help="数据文件夹（默认 data）")
+    serve.add_argument("--port", type=int, default=8000, help="端口（默认 8000）")
+    serve.add_argument("--config", default=None, help="MkDocs 配置文件（默认仓库中的 mkdocs.yml）")
+    serve.set_defaults(handler=run_serve)
+
+
+def _issues_text(issues: list[Issue]) -> str:
+    try:
+        from generator.cli_validate import format_text
+    except ImportError:  # pragma: no cover - the validator's CLI is part of the package
+        return "\n".join(issue.to_text() for issue in issues)
+    return format_text(issues)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from generator.build import DEFAULT_CONFIG, BuildError, build
+
+    try:
+        report = build(
+            Path(args.data),
+            Path(args.out) if args.out else None,
+            config_file=Path(args.config) if args.config else DEFAULT_CONFIG,
+            index=not args.no_index,
+        )
+    except DataError as exc:
+        print(_issues_text(exc.issues), file=sys.stderr)
+        print("数据有错误，未生成网站；原网站保持不变。", file=sys.stderr)
+        return EXIT_INVALID
+    except BuildError as exc:
+        print(f"生成失败：{exc}", file=sys.stderr)
+        print("原网站保持不变。", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    if report.warnings:
+        print(_issues_text(report.warnings), file=sys.stderr)
+    total = sum(report.timings.values())
+    stages = "，".join(f"{_STAGE_NAMES.get(k, k)} {v:.1f} 秒" for k, v in report.timings.items())
+    print(
+        f"网站已生成：{report.site_dir}（页面：新写入或更新 {report.pages_written} 个，"
+        f"未变 {report.pages_unchanged} 个，删除 {report.pages_deleted} 个；"
+        f"{'已建立搜索索引' if report.indexed else '未建立搜索索引'}；共 {total:.1f} 秒：{stages}）"
+    )
+    return EXIT_OK
+
+
+_STAGE_NAMES = {
+    "validate": "校验",
+    "config": "读取配置",
+    "derive": "统计",
+    "render": "生成页面",
+    "mkdocs": "MkDocs",
+    "index": "搜索索引",
+    "swap": "替换",
+}
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from generator.build import DEFAULT_CONFIG
+    from generator.serve import ServeError, serve
+
+    try:
+        serve(
+            Path(args.data),
+            port=args.port,
+            config_file=Path(args.config) if args.config else DEFAULT_CONFIG,
+            log=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+    except ServeError as exc:
+        print(f"无法预览：{exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    return EXIT_OK

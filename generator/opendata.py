@@ -1,0 +1,194 @@
+"""The open-data page: the Data Package and every table as CSV and JSON.
+
+The tables are the validator's typed rows (``CheckResult.tables``, passed to the render stage
+as ``ctx.derived["tables"]``), so what is published is exactly what was validated. Case
+records can be millions of rows: they are exported with DuckDB straight from the validated
+case files, as CSV only. The package descriptor is ``data/datapackage.yaml`` with each
+resource's path pointing at the published CSV, so ``frictionless validate`` works on it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.layout import CASES_RESOURCE, PACKAGE_FILE
+from generator.pages import Asset, Page, RenderContext
+
+OUT_DIR = "data"  # inside the docs folder
+# Published case records leave out the grid: a grid is a few hundred households, and single
+# cases by grid, category and time could point at a household. Statistics by grid are
+# published (with small counts suppressed) on the statistics pages instead.
+CASES_WITHHELD_FIELDS = ("grid",)
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    name: str
+    title: str
+    description: str | None
+    rows: int
+    fields: int
+    csv_path: str
+    csv_bytes: int
+    json_path: str | None
+    json_bytes: int | None
+
+
+def _cell(value: Any, delimiter: str = ",") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return delimiter.join(_cell(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def table_csv(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> bytes:
+    """UTF-8 CSV with a header row, in the schema's field order."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(field_names)
+    for row in rows:
+        writer.writerow([_cell(row.get(name)) for name in field_names])
+    return buffer.getvalue().encode("utf-8")
+
+
+def table_json(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> bytes:
+    """A JSON array of objects, keys in the schema's field order."""
+    records = [{name: _json_value(row.get(name)) for name in field_names} for row in rows]
+    return json.dumps(records, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[bytes, int]:
+    """All case records as one CSV, with DuckDB (never row by row in Python)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        parts = []
+        for path in case_files:
+            literal = str(path).replace("'", "''")
+            if path.suffix.lower() == ".parquet":
+                parts.append(f"SELECT * FROM read_parquet('{literal}')")
+            else:
+                parts.append(f"SELECT * FROM read_csv('{literal}', header=true, all_varchar=true)")
+        columns = ", ".join(f'"{name}"' for name in field_names)
+        con.execute(f"CREATE TEMP VIEW all_cases AS SELECT {columns} FROM ({' UNION ALL BY NAME '.join(parts)})")
+        count = con.execute("SELECT count(*) FROM all_cases").fetchone()[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "cases.csv"
+            target = str(out).replace("'", "''")
+            con.execute(f"COPY (SELECT * FROM all_cases ORDER BY id) TO '{target}' (HEADER, DELIMITER ',')")
+            return out.read_bytes(), int(count)
+    finally:
+        con.close()
+
+
+def _package(ctx: RenderContext) -> dict[str, Any]:
+    path = ctx.dataset.root / PACKAGE_FILE
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
+    """The data files and the page listing them; nothing when the tables are not available."""
+    tables: dict[str, list[dict[str, Any]]] | None = ctx.derived.get("tables")
+    package = _package(ctx)
+    published: list[PublishedTable] = []
+    resources = []
+    for resource in package.get("resources", []):
+        name = resource["name"]
+        schema = resource.get("schema", {})
+        if name == CASES_RESOURCE:
+            schema = {
+                **schema,
+                "fields": [f for f in schema.get("fields", []) if f["name"] not in CASES_WITHHELD_FIELDS],
+                "foreignKeys": [
+                    fk for fk in schema.get("foreignKeys", [])
+                    if not set(fk.get("fields", [])) & set(CASES_WITHHELD_FIELDS)
+                ],
+            }
+        field_names = [f["name"] for f in schema.get("fields", [])]
+        csv_path = f"{OUT_DIR}/{name}.csv"
+        if name == CASES_RESOURCE:
+            if not ctx.dataset.case_files:
+                continue
+            data, count = cases_csv(ctx.dataset.case_files, field_names)
+            json_path, json_data = None, None
+        else:
+            rows = (tables or {}).get(name, [])
+            data, count = table_csv(field_names, rows), len(rows)
+            json_path, json_data = f"{OUT_DIR}/{name}.json", table_json(field_names, rows)
+        yield Asset(csv_path, data)
+        if json_path and json_data is not None:
+            yield Asset(json_path, json_data)
+        published.append(
+            PublishedTable(
+                name=name,
+                title=resource.get("title", name),
+                description=resource.get("description"),
+                rows=count,
+                fields=len(field_names),
+                csv_path=csv_path,
+                csv_bytes=len(data),
+                json_path=json_path,
+                json_bytes=len(json_data) if json_data is not None else None,
+            )
+        )
+        resources.append(
+            {**resource, "schema": schema, "path": f"{name}.csv", "format": "csv", "encoding": "utf-8"}
+        )
+    descriptor = {k: v for k, v in package.items() if k != "resources"}
+    descriptor["resources"] = resources
+    descriptor_json = json.dumps(descriptor, ensure_ascii=False, indent=1, default=str).encode("utf-8")
+    yield Asset(f"{OUT_DIR}/datapackage.json", descriptor_json)
+    yield Page(
+        "opendata.md",
+        "opendata.md",
+        {
+            "title": "开放数据",
+            "tables": published,
+            "package": package,
+            "package_path": f"{OUT_DIR}/datapackage.json",
+            "package_bytes": len(descriptor_json),
+            "complete": tables is not None,
+            "withheld": CASES_WITHHELD_FIELDS,
+        },
+    )

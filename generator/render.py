@@ -1,0 +1,376 @@
+"""The render stage: Jinja2 templates from ``site_templates/`` into a generated docs folder.
+
+Templates write Markdown (with a little HTML) for MkDocs. Every value printed with ``{{ }}``
+passes through :func:`md_escape`, which turns HTML *and* Markdown syntax into character
+references, so a data value is always literal text — in a paragraph, a table cell or an HTML
+block alike. Helpers that build markup on purpose (links, tables) return ``Markup``.
+
+The stage collects pages from every provider, renders them all in memory, and only then
+writes: a file is rewritten only when its bytes changed, stale generated files are removed,
+and ``content/`` is copied beside the generated pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import posixpath
+import re
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from generator.pages import Asset, Page, RenderContext
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
+MANIFEST = ".gongzhi-generated"  # lists the files the render stage wrote, to delete stale ones
+
+# Feature modules whose ``pages(ctx)`` providers are collected, in this order. A module that is
+# not there yet (a teammate's feature still being written) is skipped; see ``collect_pages``.
+PROVIDER_MODULES: tuple[str, ...] = (
+    "generator.portal",
+    "generator.opendata",
+    "generator.stats",
+    "generator.reports",
+    "generator.forms",
+)
+
+
+class RenderError(Exception):
+    """A template could not be rendered; the message says which page and template."""
+
+
+# --- escaping --------------------------------------------------------------------------------
+
+# Characters that mean something to HTML or to Python-Markdown and its extensions
+# (emphasis, links, tables, headings, lists, attr_list, footnotes, abbreviations, admonitions,
+# emoji shortcodes, setext underlines). Replaced by numeric character references, which
+# Markdown passes through untouched and browsers show as the character itself.
+_SPECIAL = "&<>\"'\\`*_{}[]()#+-.!|~=:^$%@"
+_TABLE = {ord(ch): f"&#{ord(ch)};" for ch in _SPECIAL}
+_WHITESPACE = re.compile(r"\s+")
+
+
+def md_escape(value: Any) -> str:
+    """Literal text for Markdown and HTML: markup in the value is shown, never interpreted.
+
+    Line breaks and runs of spaces collapse to one space, so a value cannot start a new
+    Markdown block (a heading, a list, a table row, an indented code block).
+    """
+    if value is None:
+        return ""
+    if hasattr(value, "__html__"):
+        return str(value.__html__())
+    text = _WHITESPACE.sub(" ", str(value)).strip()
+    return text.translate(_TABLE)
+
+
+def _finalize(value: Any) -> Any:
+    # Jinja2 calls this on every {{ expression }}; Markup (from our helpers) passes through.
+    if hasattr(value, "__html__"):
+        return Markup(value.__html__())
+    return Markup(md_escape(value))
+
+
+def or_dash(value: Any) -> Any:
+    """An em dash for a missing value (0 stays 0)."""
+    return "—" if value is None or value == "" else value
+
+
+def yaml_title(value: Any) -> Markup:
+    """A page title for the front matter: a quoted YAML string that is also safe in HTML.
+
+    MkDocs themes print titles without escaping (and ``striptags`` unescapes), so angle
+    brackets and ampersands become their full-width forms in titles; the page body keeps
+    the exact text.
+    """
+    text = _WHITESPACE.sub(" ", str(value or "")).strip()
+    text = text.replace("&", "＆").replace("<", "＜").replace(">", "＞")
+    return Markup(json.dumps(text, ensure_ascii=False))
+
+
+def anchor(value: Any) -> Markup:
+    """An HTML id from a record id (ids are lowercase letters, digits and hyphens)."""
+    return Markup(re.sub(r"[^a-z0-9-]", "-", str(value).lower()))
+
+
+def paragraphs(value: Any) -> Markup:
+    """Multi-line text as Markdown paragraphs, each escaped (blank lines separate them)."""
+    if value is None:
+        return Markup("")
+    parts = [p for p in re.split(r"\n\s*\n", str(value)) if p.strip()]
+    return Markup("\n\n".join(md_escape(p) for p in parts))
+
+
+# --- Chinese formatting ------------------------------------------------------------------------
+
+
+def zh_date(value: dt.date | dt.datetime | None) -> str:
+    """2026年11月28日."""
+    if value is None:
+        return "—"
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def zh_month(value: dt.date | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value.year}年{value.month}月"
+
+
+def _round(value: float, digits: int) -> Decimal:
+    quant = Decimal(1).scaleb(-digits) if digits else Decimal(1)
+    return Decimal(str(value)).quantize(quant, rounding=ROUND_HALF_UP)
+
+
+def number(value: float | int | None, digits: int = 0) -> str:
+    """12,345 — thousands separated, rounded half up."""
+    if value is None:
+        return "—"
+    return f"{_round(value, digits):,.{digits}f}"
+
+
+def money(value: float | int | None) -> str:
+    """Amounts in yuan: below 10,000 as 元, from 10,000 as 万元 with up to two decimals."""
+    if value is None:
+        return "—"
+    if abs(value) >= 10000:
+        wan = _round(value / 10000, 2)
+        text = f"{wan:,.2f}".rstrip("0").rstrip(".")
+        return f"{text} 万元"
+    text = f"{_round(value, 2):,.2f}"
+    if text.endswith(".00"):
+        text = text[:-3]
+    return f"{text} 元"
+
+
+def percent(value: float | None, digits: int = 1, ratio: bool = True) -> str:
+    """A ratio (0.915) or, with ratio=False, a percentage (91.5) as 91.5%."""
+    if value is None:
+        return "—"
+    pct = value * 100 if ratio else value
+    return f"{_round(pct, digits):.{digits}f}%"
+
+
+# --- links -------------------------------------------------------------------------------------
+
+
+def relative_link(from_page: str, target: str) -> str:
+    """The relative path from one docs-folder page to another, as MkDocs expects in Markdown."""
+    target, _, fragment = target.partition("#")
+    base = posixpath.dirname(from_page)
+    rel = posixpath.relpath(target, base or ".") if target else ""
+    return rel + (f"#{fragment}" if fragment else "")
+
+
+@jinja2.pass_context
+def _link(context: jinja2.runtime.Context, text: Any, target: str | None) -> Markup:
+    """A Markdown link to another page of the site (checked by MkDocs' strict build)."""
+    label = md_escape(text) or "（未命名）"
+    if not target:
+        return Markup(label)
+    href = relative_link(context["page_path"], target)
+    return Markup(f"[{label}]({href})")
+
+
+def _external_link(text: Any, url: str | None) -> Markup:
+    """A link to a URL outside the site (the repository's edit page), escaped."""
+    label = md_escape(text)
+    if not url:
+        return Markup(label)
+    safe_url = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    if not re.match(r"^https?://", safe_url):
+        return Markup(label)
+    return Markup(f"[{label}](<{safe_url}>)")
+
+
+# --- environment -------------------------------------------------------------------------------
+
+
+def make_environment(template_dirs: Iterable[Path] | None = None) -> jinja2.Environment:
+    """The Jinja2 environment: values escaped for Markdown, Chinese filters, strict undefined."""
+    dirs = [str(p) for p in (template_dirs or [TEMPLATES_DIR])]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(dirs),
+        # finalize escapes every value for Markdown and HTML; autoescape makes macro and include
+        # output Markup, so markup the templates write themselves is not escaped again.
+        autoescape=True,
+        finalize=_finalize,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        {
+            "md": md_escape,
+            "paras": paragraphs,
+            "date": zh_date,
+            "month": zh_month,
+            "money": money,
+            "number": number,
+            "percent": percent,
+            "or_dash": or_dash,
+            "anchor": anchor,
+            "yaml_title": yaml_title,
+        }
+    )
+    env.globals.update({"link": _link, "external_link": _external_link})
+    return env
+
+
+# --- collecting and writing --------------------------------------------------------------------
+
+
+def collect_pages(
+    ctx: RenderContext, providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]]
+) -> list[Page | Asset]:
+    """Every page and asset from every provider; a path produced twice is an error."""
+    items: list[Page | Asset] = []
+    seen: dict[str, str] = {}
+    for provider in providers:
+        for item in provider(ctx):
+            owner = getattr(provider, "__module__", str(provider))
+            if item.path in seen:
+                raise RenderError(f"页面路径重复：{item.path}（{seen[item.path]} 与 {owner}）")
+            seen[item.path] = owner
+            items.append(item)
+    return items
+
+
+def default_providers() -> list[Callable[[RenderContext], Iterable[Page | Asset]]]:
+    """The ``pages`` functions of the feature modules that exist in this checkout."""
+    providers = []
+    for name in PROVIDER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # the feature is not there yet; a broken import still fails
+                continue
+            raise
+        provider = getattr(module, "pages", None)
+        if callable(provider):
+            providers.append(provider)
+    return providers
+
+
+@dataclass
+class RenderResult:
+    written: list[str] = field(default_factory=list)  # new or changed files
+    unchanged: int = 0
+    deleted: list[str] = field(default_factory=list)
+
+
+def render_all(env: jinja2.Environment, ctx: RenderContext, items: Iterable[Page | Asset]) -> dict[str, bytes]:
+    """Render every page in memory: path → bytes. Nothing is written here."""
+    files: dict[str, bytes] = {}
+    base = {
+        "ctx": ctx,
+        "dataset": ctx.dataset,
+        "district": ctx.dataset.district,
+        "today": ctx.today,
+        "derived": ctx.derived,
+        "edit_base": ctx.edit_base,
+    }
+    for item in items:
+        if isinstance(item, Asset):
+            files[item.path] = item.content
+            continue
+        try:
+            template = env.get_template(item.template)
+            text = template.render({**base, **item.context, "page_path": item.path})
+        except jinja2.TemplateError as exc:
+            where = f"{getattr(exc, 'filename', None) or item.template}"
+            lineno = getattr(exc, "lineno", None)
+            if lineno:
+                where += f":{lineno}"
+            raise RenderError(f"无法生成页面 {item.path}：模板 {where} 出错：{exc}") from exc
+        files[item.path] = text.encode("utf-8")
+    return files
+
+
+def _iter_content(content_dir: Path) -> Iterator[tuple[str, bytes]]:
+    if not content_dir.is_dir():
+        return
+    for path in sorted(content_dir.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            yield path.relative_to(content_dir).as_posix(), path.read_bytes()
+
+
+def write_docs(files: dict[str, bytes], docs_dir: Path, content_dir: Path | None = None) -> RenderResult:
+    """Write generated files and a copy of ``content/`` into ``docs_dir``.
+
+    A file is rewritten only when its bytes changed (so MkDocs' and editors' watchers see real
+    changes only); files written by an earlier run and not produced now are deleted. A
+    generated page may not shadow a hand-written one in ``content/``.
+    """
+    all_files = dict(files)
+    if content_dir is not None:
+        for rel, data in _iter_content(content_dir):
+            if rel in all_files:
+                raise RenderError(f"content/{rel} 与生成的页面同名，请改名")
+            all_files[rel] = data
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = docs_dir / MANIFEST
+    previous = set(manifest_path.read_text("utf-8").splitlines()) if manifest_path.exists() else set()
+    result = RenderResult()
+    for rel, data in sorted(all_files.items()):
+        target = docs_dir / rel
+        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+            result.unchanged += 1
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        result.written.append(rel)
+    for rel in sorted(previous - set(all_files)):
+        stale = docs_dir / rel
+        if stale.is_file():
+            stale.unlink()
+            result.deleted.append(rel)
+    _remove_empty_dirs(docs_dir)
+    new_manifest = "\n".join(sorted(all_files)) + "\n"
+    if not manifest_path.exists() or manifest_path.read_text("utf-8") != new_manifest:
+        manifest_path.write_text(new_manifest, "utf-8")
+    return result
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    for path in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        try:
+            path.rmdir()
+        except OSError:
+            pass
+
+
+def render(
+    ctx: RenderContext,
+    docs_dir: Path,
+    content_dir: Path | None = None,
+    providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None = None,
+    template_dirs: Iterable[Path] | None = None,
+) -> RenderResult:
+    """The whole render stage: collect, render in memory, then write what changed."""
+    env = make_environment(template_dirs)
+    items = collect_pages(ctx, providers if providers is not None else default_providers())
+    files = render_all(env, ctx, items)
+    return write_docs(files, docs_dir, content_dir)
+
+
+def copy_tree_if_changed(src: Path, dst: Path) -> None:
+    """Copy a folder, keeping files whose bytes are equal (used for theme assets)."""
+    for path in src.rglob("*"):
+        if path.is_file():
+            target = dst / path.relative_to(src)
+            if target.is_file() and target.read_bytes() == path.read_bytes():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)

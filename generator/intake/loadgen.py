@@ -94,10 +94,12 @@ async def run_load(
     concurrency: int = 200,
     timeout: float = 30.0,
     on_outcome: Callable[[Outcome], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> LoadResult:
     """POST ``payload(i)`` for i = 0, 1, ... from ``concurrency`` keep-alive clients.
 
-    Stops after ``total`` requests or ``duration`` seconds, whichever comes first. A request
+    Stops after ``total`` requests or ``duration`` seconds, whichever comes first, or when
+    ``stop`` is set. A request
     that gets no answer is recorded with ``status=None`` and its client reconnects.
     """
     if not ipaddress.ip_address(host).is_loopback:
@@ -114,6 +116,8 @@ async def run_load(
         try:
             for index in counter:
                 if deadline is not None and time.perf_counter() > deadline:
+                    break
+                if stop is not None and stop.is_set():
                     break
                 raw = post_json(host, port, path, payload(index))
                 begin = time.perf_counter()

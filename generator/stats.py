@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -132,8 +133,17 @@ class SiteStats:
     as_of: dt.datetime | None  # the latest time stamp in the case records (数据截至)
     quarters: list[Period]  # every quarter with cases, oldest first
     years: list[Period]
-    district: str  # the district code used as the district-level unit
+    district_code: str  # the district code used as the district-level unit
     kpis: dict[tuple[Level, str, Period], Kpi] = field(default_factory=dict)
+    # The display side (``StatsView``), attached by ``ensure_view`` before pages render, so that
+    # templates given this object can use ``stats.community(id)``, ``stats.district`` ...
+    view: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        view = self.__dict__.get("view")
+        if view is not None and not name.startswith("_"):
+            return getattr(view, name)
+        raise AttributeError(name)
 
     def get(self, level: Level, unit: str, period: Period) -> Kpi | None:
         return self.kpis.get((level, unit, period))
@@ -142,7 +152,7 @@ class SiteStats:
         return self.kpis.get((level, unit, period)) or Kpi(level, unit, period)
 
     def district_kpi(self, period: Period) -> Kpi:
-        return self.get_or_empty(Level.DISTRICT, self.district, period)
+        return self.get_or_empty(Level.DISTRICT, self.district_code, period)
 
     def previous(self, kpi: Kpi) -> Kpi | None:
         return self.get(kpi.level, kpi.unit, kpi.period.previous())
@@ -682,7 +692,7 @@ def build_view(stats: SiteStats, dataset, renderer=None, charts: bool = True) ->
     complete = [q for q in stats.quarters if stats.is_complete(q)]
     ranked = complete[-1] if complete else latest
     specs: list | None = [] if charts else None
-    district_stats = unit_stats(stats, Level.DISTRICT, stats.district, dataset.district.name, quarters, specs)
+    district_stats = unit_stats(stats, Level.DISTRICT, stats.district_code, dataset.district.name, quarters, specs)
     streets = {sid: unit_stats(stats, Level.STREET, sid, s.name, quarters, specs)
                for sid, s in dataset.streets.items()}
     communities = {}
@@ -726,3 +736,32 @@ def derive(dataset, cache_dir: Path | None = None, charts: bool = True) -> Stats
     from generator.charts import ChartRenderer
 
     return build_view(stats_for_dataset(dataset), dataset, ChartRenderer(cache_dir), charts)
+
+
+def ensure_view(ctx: Any, cache_dir: Path | None = None) -> StatsView | None:
+    """The ``StatsView`` for a render context, built once and attached to its ``SiteStats``.
+
+    The build's derive stage may store either a ``SiteStats`` or a ``StatsView`` in
+    ``ctx.derived["stats"]``; page providers run before any template renders, so attaching the
+    view here makes it visible to every page that was handed the same object.
+    """
+    stats = ctx.derived.get("stats")
+    if stats is None:
+        return None
+    if isinstance(stats, StatsView):
+        return stats
+    if stats.__dict__.get("view") is None:
+        from generator.charts import ChartRenderer
+
+        renderer = ctx.derived.get("chart_renderer") or ChartRenderer(cache_dir or _chart_cache(ctx))
+        ctx.derived["chart_renderer"] = renderer
+        stats.view = build_view(stats, ctx.dataset, renderer)
+    return stats.view
+
+
+def _chart_cache(ctx: Any) -> Path | None:
+    """Charts are cached in .gongzhi/cache/charts beside the data folder (git ignores .gongzhi/)."""
+    root = getattr(ctx.dataset, "root", None)
+    if root is None:
+        return None
+    return Path(root).resolve().parent / ".gongzhi" / "cache" / "charts"

@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--tier", required=True, choices=(*TIERS, "sample"), help="规模档")
     parser.add_argument(
-        "--out", help="输出文件夹（默认 synth/<规模档>；数据写在其中的 data/ 下）。--tier sample 时为数据文件夹，默认 data"
+        "--out",
+        help="输出文件夹（默认 synth/<规模档>；数据写在其中的 data/ 下）。--tier sample 时为数据文件夹，默认 data",
     )
     parser.add_argument("--seed", type=int, help=f"随机种子（默认 1；sample 默认 {SAMPLE_SEED}）")
     parser.add_argument(
@@ -78,8 +79,12 @@ def run_synth(args: argparse.Namespace) -> int:
         out = Path(args.out or f"synth/{tier.name}")
         seed = 1 if args.seed is None else args.seed
         if progress:
-            progress(f"生成规模档 {tier.name}（{tier.description}），种子 {seed}，输出到 {out}/data")
-        result = synthesize(tier, out, seed=seed, fmt=args.format, force=args.force, progress=progress)
+            progress(
+                f"生成规模档 {tier.name}（{tier.description}），种子 {seed}，输出到 {out}/data"
+            )
+        result = synthesize(
+            tier, out, seed=seed, fmt=args.format, force=args.force, progress=progress
+        )
     except SynthError as exc:
         print(f"无法运行：{exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN

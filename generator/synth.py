@@ -101,7 +101,9 @@ class Quarter:
         return (self.end - self.start).days
 
     def next(self) -> Quarter:
-        return Quarter(self.year + 1, 1) if self.number == 4 else Quarter(self.year, self.number + 1)
+        return (
+            Quarter(self.year + 1, 1) if self.number == 4 else Quarter(self.year, self.number + 1)
+        )
 
 
 def quarter_range(first: str, last: str) -> list[Quarter]:
@@ -166,7 +168,9 @@ def _setup_case_tables(con: duckdb.DuckDBPyConnection, grids: list[GridWeight], 
     if not grids:
         raise SynthError("没有网格，无法生成事件记录。")
     total = sum(max(g.weight, 0.0) for g in grids) or float(len(grids))
-    con.execute("CREATE OR REPLACE TEMP TABLE grid_raw (pos INTEGER, grid VARCHAR, community VARCHAR, w DOUBLE)")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE grid_raw (pos INTEGER, grid VARCHAR, community VARCHAR, w DOUBLE)"
+    )
     con.executemany(
         "INSERT INTO grid_raw VALUES (?, ?, ?, ?)",
         [(i, g.grid, g.community, max(g.weight, 0.0) / total) for i, g in enumerate(grids)],
@@ -212,7 +216,9 @@ def _channel_case(column: str) -> tuple[str, str]:
     return channel, callback_sql
 
 
-def _quarter_sql(quarter: Quarter, lo: int, hi: int, id_offset: int, id_width: int, snapshot: dt.datetime) -> str:
+def _quarter_sql(
+    quarter: Quarter, lo: int, hi: int, id_offset: int, id_width: int, snapshot: dt.datetime
+) -> str:
     """One quarter of cases, ordered by report time, as typed columns."""
     channel_sql, callback_sql = _channel_case("uch")
     late = " ".join(f"WHEN {_sql_str(k)} THEN {v}" for k, v in LATE_SHARE.items())
@@ -335,7 +341,9 @@ def write_cases(
     summary = CaseSummary()
     started = time.perf_counter()
     id_width = max(5, len(str(total_rows)))
-    con = duckdb.connect(config={"threads": threads or min(4, os.cpu_count() or 1), "memory_limit": memory_limit})
+    con = duckdb.connect(
+        config={"threads": threads or min(4, os.cpu_count() or 1), "memory_limit": memory_limit}
+    )
     try:
         con.execute("SET preserve_insertion_order = true")
         _setup_case_tables(con, grids, seed)
@@ -361,7 +369,9 @@ def write_cases(
             summary.files.append(path)
             summary.bytes += path.stat().st_size
             if progress:
-                progress(f"{quarter.label}：{count:,} 条 → {path.name}（{path.stat().st_size / 1e6:.1f} MB）")
+                progress(
+                    f"{quarter.label}：{count:,} 条 → {path.name}（{path.stat().st_size / 1e6:.1f} MB）"
+                )
         summary.rows = offset
     finally:
         con.close()
@@ -392,7 +402,11 @@ def sample_grids(data_dir: Path) -> list[GridWeight]:
         for grid in record.get("grids") or []:
             if isinstance(grid, dict) and grid.get("id"):
                 households = grid.get("households")
-                weight = float(households) if isinstance(households, int | float) and households > 0 else 300.0
+                weight = (
+                    float(households)
+                    if isinstance(households, int | float) and households > 0
+                    else 300.0
+                )
                 grids.append(GridWeight(str(grid["id"]), str(community), weight))
     if not grids:
         raise SynthError(f"{folder} 中没有网格，无法生成事件记录。")
@@ -411,7 +425,9 @@ def write_sample_cases(
     out = data_dir / CASES_FOLDER
     for quarter in quarters:  # replace only the files this generator owns
         (out / f"{quarter.label}.csv").unlink(missing_ok=True)
-    return write_cases(out, sample_grids(data_dir), quarters, rows, seed, threads=2, progress=progress)
+    return write_cases(
+        out, sample_grids(data_dir), quarters, rows, seed, threads=2, progress=progress
+    )
 
 
 # ----------------------------------------------------------------------------- YAML writing
@@ -431,7 +447,12 @@ def scalar(value: object) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value)
-    if _PLAIN.match(text) and not _RESERVED.match(text) and ": " not in text and not text.endswith((" ", ":")):
+    if (
+        _PLAIN.match(text)
+        and not _RESERVED.match(text)
+        and ": " not in text
+        and not text.endswith((" ", ":"))
+    ):
         return text
     return json.dumps(text, ensure_ascii=False)
 
@@ -502,7 +523,13 @@ _TOPICS = (
 )
 _PROGRAMMES = ("城乡社区善治计划", "公益创投", "微实事", "共建项目")
 _FUNDING = ("区级财政", "街道财政", "社区公益基金", "慈善基金会", "企业共建", "居民众筹")
-_TAG_SETS = (["自治", "共建"], ["法治", "自治"], ["德治", "共享"], ["智治", "共建"], ["党建", "共建"])
+_TAG_SETS = (
+    ["自治", "共建"],
+    ["法治", "自治"],
+    ["德治", "共享"],
+    ["智治", "共建"],
+    ["党建", "共建"],
+)
 _SAMPLE = "（合成数据）"
 
 
@@ -532,7 +559,9 @@ class SynthSummary:
 def _prepare_out(out: Path, force: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not force:
-            raise SynthError(f"输出文件夹 {out} 不是空的。请换一个文件夹，或加 --force 覆盖上次生成的合成数据。")
+            raise SynthError(
+                f"输出文件夹 {out} 不是空的。请换一个文件夹，或加 --force 覆盖上次生成的合成数据。"
+            )
         if not (out / MARKER_FILE).is_file():
             raise SynthError(
                 f"输出文件夹 {out} 不是由 gongzhi synth 生成的（缺少 {MARKER_FILE}），为安全起见不会覆盖。"
@@ -574,9 +603,17 @@ def synthesize(
     summary.yaml_files, summary.yaml_bytes = writer.files, writer.bytes
     summary.yaml_seconds = time.perf_counter() - started
     if progress:
-        progress(f"YAML：{writer.files:,} 个文件，{writer.bytes / 1e6:.1f} MB，用时 {summary.yaml_seconds:.1f} 秒")
+        progress(
+            f"YAML：{writer.files:,} 个文件，{writer.bytes / 1e6:.1f} MB，用时 {summary.yaml_seconds:.1f} 秒"
+        )
     summary.cases = write_cases(
-        out / "data" / CASES_FOLDER, grids, quarters, tier.case_rows, seed, fmt=fmt, progress=progress
+        out / "data" / CASES_FOLDER,
+        grids,
+        quarters,
+        tier.case_rows,
+        seed,
+        fmt=fmt,
+        progress=progress,
     )
     summary.counts["cases"] = summary.cases.rows
     return summary
@@ -614,7 +651,9 @@ def _write_entities(
         nonlocal person_no
         person_no += 1
         k = person_no * 7919
-        return f"{_SURNAMES[k % len(_SURNAMES)]}{_GIVEN[(k // len(_SURNAMES)) % len(_GIVEN)]}（示例）"
+        return (
+            f"{_SURNAMES[k % len(_SURNAMES)]}{_GIVEN[(k // len(_SURNAMES)) % len(_GIVEN)]}（示例）"
+        )
 
     meeting_dates = [dt.date(q.year, q.start.month + 1, 10 + (q.number * 3) % 15) for q in quarters]
     community_no = 0
@@ -628,8 +667,11 @@ def _write_entities(
             f"streets/{street_id}.yaml",
             _mapping(
                 {
-                    "id": street_id, "code": street_code, "name": street_name,
-                    "district": district_code, "kind": "街道",
+                    "id": street_id,
+                    "code": street_code,
+                    "name": street_name,
+                    "district": district_code,
+                    "kind": "街道",
                     "summary": f"{street_name}下辖 {per_street} 个村社。{_SAMPLE}",
                 }
             ),  # fmt: skip
@@ -663,7 +705,9 @@ def _write_entities(
                      "part_time_workers": rng.randrange(1, 5), "grid_points": 1, "households": max(gh, 50)}
                 )  # fmt: skip
                 grids.append(GridWeight(f"{cid}-{g:02d}", cid, float(max(gh, 50))))
-            committee = ("vc", "村民委员会", "村委会") if is_village else ("rc", "居民委员会", "居委会")
+            committee = (
+                ("vc", "村民委员会", "村委会") if is_village else ("rc", "居民委员会", "居委会")
+            )
             orgs = [
                 {"id": f"{cid}-party", "name": f"{name}党委", "kind": "党组织", "core_role": "一核", "tags": ["党建"]},
                 {"id": f"{cid}-{committee[0]}", "name": f"{name}{committee[1]}", "kind": committee[2], "core_role": "多元"},

@@ -779,7 +779,7 @@ def _display(path: Path, data_dir: Path) -> str:
         return path.as_posix()
 
 
-def _owner_table(dataset: Dataset, kind: OwnerKind) -> dict[str, Any]:
+def owner_table(dataset: Dataset, kind: OwnerKind) -> dict[str, Any]:
     return {
         OwnerKind.COMMUNITY: dataset.communities,
         OwnerKind.COUNCIL: dataset.councils,
@@ -789,7 +789,7 @@ def _owner_table(dataset: Dataset, kind: OwnerKind) -> dict[str, Any]:
 
 
 def _check_owner(form: Form, dataset: Dataset, path: Path, data_dir: Path) -> Issue | None:
-    table = _owner_table(dataset, form.owner.kind)
+    table = owner_table(dataset, form.owner.kind)
     if form.owner.id in table:
         return None
     _, marks = load_yaml(path.read_text(encoding="utf-8-sig"))
@@ -803,7 +803,7 @@ def _check_owner(form: Form, dataset: Dataset, path: Path, data_dir: Path) -> Is
 
 
 def owner_name(form: Form, dataset: Dataset) -> str:
-    record = _owner_table(dataset, form.owner.kind).get(form.owner.id)
+    record = owner_table(dataset, form.owner.kind).get(form.owner.id)
     if record is None:
         return form.owner.id
     return getattr(record, "name", None) or getattr(record, "title", None) or form.owner.id
@@ -811,7 +811,7 @@ def owner_name(form: Form, dataset: Dataset) -> str:
 
 def owner_community(form: Form, dataset: Dataset) -> Any:
     """The community whose office takes the paper version, when the owner has one."""
-    record = _owner_table(dataset, form.owner.kind).get(form.owner.id)
+    record = owner_table(dataset, form.owner.kind).get(form.owner.id)
     if record is None:
         return None
     if form.owner.kind is OwnerKind.COMMUNITY:

@@ -6,7 +6,7 @@ path and a Chinese message with a hint; all problems are collected before anyone
 returns the typed forms for the portal, the intake service and the CLI.
 
 Files whose names start with ``_`` are not forms: ``_settings.yaml`` holds the default intake
-endpoint. Published aggregates live in ``data/form_results/<form id>.json`` (written by
+endpoint. Published aggregates live in ``data/forms/_results/<form id>.json`` (written by
 ``gongzhi forms ingest``).
 """
 
@@ -48,7 +48,7 @@ from generator.issues import Issue, Severity, register
 from generator.model import Dataset, Source
 
 FORMS_FOLDER = "forms"
-RESULTS_FOLDER = "form_results"
+RESULTS_FOLDER = "forms/_results"  # under data/; the loader leaves data/forms/ to this module
 SETTINGS_FILE = "_settings.yaml"
 DEV_ENDPOINT = "http://127.0.0.1:8787"  # `gongzhi intake serve` on the editor's machine
 
@@ -148,7 +148,7 @@ RESULTS_UNREADABLE = register(
     "form-results-unreadable",
     E,
     "汇总结果文件无法读取",
-    "用 gongzhi forms ingest 重新生成 data/form_results/ 中的文件",
+    "用 gongzhi forms ingest 重新生成 data/forms/_results/ 中的文件",
 )
 RESULTS_ORPHAN = register(
     "form-results-orphan", W, "汇总结果对应的表单不存在", "删除该结果文件，或恢复对应的表单定义"
@@ -768,7 +768,7 @@ def load_forms(
 
 
 def check_forms(data_dir: Path, dataset: Dataset | None) -> list[Issue]:
-    """The validator's plug-in: every problem in ``data/forms/`` and ``data/form_results/``."""
+    """The validator's plug-in: every problem in ``data/forms/`` (definitions and ``_results/``)."""
     return load_forms(data_dir, dataset)[1]
 
 
@@ -935,3 +935,33 @@ def _attach_results(
         if path.stem in by_id:
             by_id[path.stem].results = results
     return issues
+
+
+class FormsUnusable(Exception):
+    """The forms cannot be used (definition errors, or data their choices depend on)."""
+
+    def __init__(self, message: str, issues: list[Issue] | None = None):
+        self.issues = issues or []
+        super().__init__(message)
+
+
+def load_forms_for_use(data_dir: Path) -> dict[str, Form]:
+    """Forms by id for the CLI: checked, with owners verified and data-backed choices filled.
+
+    The dataset is loaded (without case records) only when the owners or choices need it;
+    raises ``FormsUnusable`` when a definition or the data has errors.
+    """
+    from generator.validate import check
+
+    try:
+        result = check(data_dir, extra_checks=(), cases=False)
+    except Exception as exc:  # a missing or broken data contract: say why
+        raise FormsUnusable(f"无法读取数据文件夹 {data_dir}：{exc}") from exc
+    forms, issues = load_forms(data_dir, result.dataset)
+    errors = [i for i in issues if i.severity is Severity.ERROR]
+    if errors:
+        raise FormsUnusable(f"表单定义有 {len(errors)} 个错误", errors)
+    if result.dataset is None and any(f.options_from for form in forms for f in form.fields):
+        data_errors = [i for i in result.issues if i.severity is Severity.ERROR]
+        raise FormsUnusable("数据未通过校验，无法读取选项来自数据（options_from）的表单", data_errors)
+    return {form.id: form for form in forms}

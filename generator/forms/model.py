@@ -218,7 +218,7 @@ class Form:
     results_by: str | None = None  # a choice field whose answers group the published results
     sample_data: bool = False
     origin: Source | None = None
-    results: FormResults | None = None  # filled from data/form_results/<id>.json
+    results: FormResults | None = None  # filled from data/forms/_results/<id>.json
 
     def status(self, today: dt.date) -> FormStatus:
         if today < self.opens:

@@ -103,6 +103,16 @@ def decode(data: bytes) -> tuple[str, str] | None:
         return None
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def unneutralise(cell: str) -> str:
+    """Undo the apostrophe ``gongzhi intake export`` puts before cells a spreadsheet would run."""
+    if len(cell) > 1 and cell[0] == "'" and cell[1] in FORMULA_TRIGGERS:
+        return cell[1:]
+    return cell
+
+
 def _parse_timestamp(value: str) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(value.strip().replace("/", "-"))
@@ -167,7 +177,7 @@ def read_responses(form: Form, path: Path, file: str | None = None) -> Responses
         for index, name in enumerate(columns):
             if name is None:
                 continue
-            raw = cells[index]
+            raw = unneutralise(cells[index])
             key = f"{name}"
             if name == RESPONSE_ID:
                 rid = raw.strip()

@@ -383,21 +383,21 @@ def _assemble(rows: Iterable[tuple], district: str, as_of: dt.datetime | None) -
             community if level is Level.GRID else None,
             street if level in (Level.GRID, Level.COMMUNITY) else None,
         )
-    return SiteStats(as_of, _listed(quarters, as_of), _listed(years, as_of), district, kpis)
+    # Periods are listed up to the last one in which cases were reported: later ones hold only
+    # cases closed ahead of a due date in the future (or closed after the quarter's end).
+    reported = {p for (lv, _u, p), k in kpis.items() if lv is Level.DISTRICT and k.received}
+    return SiteStats(as_of, _listed(quarters, reported), _listed(years, reported), district, kpis)
 
 
-def _listed(periods: set[Period], as_of: dt.datetime | None) -> list[Period]:
-    """Every period from the first with cases to the one holding the cut-off, without gaps.
+def _listed(periods: set[Period], reported: set[Period]) -> list[Period]:
+    """Every period from the first with cases to the last with reported cases, without gaps.
 
-    Periods after the cut-off only hold cases closed ahead of a later due date; their figures
-    stay reachable with ``get`` but they are not listed until the period has begun.
+    Later periods stay reachable with ``SiteStats.get`` but are not listed until cases are
+    reported in them.
     """
     if not periods:
         return []
-    last = max(periods)
-    if as_of is not None:
-        current = Period(as_of.year, (as_of.month - 1) // 3 + 1 if last.is_quarter else None)
-        last = min(last, current)
+    last = max(reported & periods) if reported & periods else max(periods)
     listed, period = [], min(periods)
     while period <= last:
         listed.append(period)
@@ -765,3 +765,25 @@ def _chart_cache(ctx: Any) -> Path | None:
     if root is None:
         return None
     return Path(root).resolve().parent / ".gongzhi" / "cache" / "charts"
+
+
+def pages(ctx: Any) -> Iterable[Any]:
+    """The metrics page (指标说明) and the district statistics page; attaches the views."""
+    from generator import metrics
+    from generator.pages import Page
+
+    view = ensure_view(ctx)
+    notes = {
+        "intake": metrics.INTAKE_COHORT, "closure": metrics.CLOSURE_COHORT,
+        "comparison": metrics.COMPARISON_NOTE, "suppression": metrics.SUPPRESSION_NOTE,
+        "ranking": metrics.RANKING_NOTE, "period": metrics.PERIOD_NOTE,
+    }
+    yield Page("metrics.md", "metrics.md", {
+        "title": "指标说明", "metrics": metrics.METRICS, "notes": notes,
+        "stats": view, "as_of_label": view.as_of_label if view else None,
+    })
+    has_figures = view is not None and view.latest is not None
+    yield Page("stats/index.md", "metrics_district.md", {
+        "title": "事件办理统计", "stats": view if has_figures else None, "notes": notes,
+        "unit": view.district_stats if has_figures else None,
+    })

@@ -81,6 +81,9 @@ class IntakeSettings:
         origins = {origin_of(self.site_url), *(origin_of(o) for o in self.extra_origins)}
         return {o for o in origins if o}
 
+    def __post_init__(self) -> None:
+        self.allowed = frozenset(self.allowed_origins)  # computed once, read on every request
+
 
 # -- responses ----------------------------------------------------------------------------------
 
@@ -176,7 +179,7 @@ class Reply:
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = dict(SECURITY_HEADERS)
         origin = self.request.headers.get("origin")
-        if origin and origin_of(origin) in self.settings.allowed_origins:
+        if origin and origin_of(origin) in self.settings.allowed:
             headers["Access-Control-Allow-Origin"] = origin_of(origin) or origin
             headers["Vary"] = "Origin"
         if extra:
@@ -210,7 +213,7 @@ class Reply:
         **context: Any,
     ) -> Response:
         headers["Content-Security-Policy"] = PAGE_CSP.format(
-            origins=" ".join(sorted(self.settings.allowed_origins))
+            origins=" ".join(sorted(self.settings.allowed))
         )
         html = PAGE.render(
             title=title, paragraphs=paragraphs, honeypot=HONEYPOT, **context
@@ -255,7 +258,7 @@ class Intake:
         self.writer = Writer(settings.db)
         self.submit_limit = TokenBucket(settings.rate_per_minute / 60, settings.burst)
         self.staff_limit = TokenBucket(settings.staff_rate_per_minute / 60, settings.staff_burst)
-        self.allowed_origins = settings.allowed_origins
+        self.allowed_origins = settings.allowed
 
     # lifecycle
 
@@ -388,7 +391,7 @@ class Intake:
             422, f"{form.title}：请修改后重新提交", [], reply.headers(),
             form=form, values=shown, errors=errors, hidden=hidden, back=back,
             labels={item.name: item.label for item in form.fields},
-            action=str(reply.request.url.path),
+            action=form.id,  # relative: right behind a proxy that mounts the service under a prefix
         )
 
     async def read_values(self, request: Request) -> dict[str, str | list[str]]:

@@ -481,6 +481,7 @@ def read_form(path: Path, file: str, default_endpoint: str) -> tuple[Form | None
             NO_CONSENT,
             "fields",
             "本表单收集个人信息（标有 personal: true 的字段），但没有必填的同意勾选项",
+            key=True,
         )
     hand_in = r.text(top, "hand_in", "")
     results_by = r.text(top, "results_by", "")

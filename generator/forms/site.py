@@ -182,6 +182,7 @@ class FormView:
     days_left: int | None  # while open: days until the close date (0 = closes today)
     personal_fields: list[str]
     assets: dict[str, str]  # download label -> path in the docs folder
+    privacy: list[tuple[str, str]]  # the PIPL notice as (heading, text) rows
     honeypot: str = HONEYPOT
     next_name: str = NEXT
 
@@ -433,7 +434,22 @@ def form_view(form: Form, ctx: RenderContext) -> FormView:
         days_left=days_left,
         personal_fields=[f.label for f in form.fields if f.personal],
         assets=assets,
+        privacy=privacy_rows(form, definitions.owner_name(form, ctx.dataset)),
     )
+
+
+def privacy_rows(form: Form, owner_name: str) -> list[tuple[str, str]]:
+    """The notice PIPL art. 17 asks for: who handles what, why, who sees it, how long, contact."""
+    personal = [f.label for f in form.fields if f.personal]
+    privacy = form.privacy
+    return [
+        ("个人信息处理者", privacy.handler or owner_name),
+        ("处理目的", privacy.purpose),
+        ("收集的个人信息", "、".join(personal) if personal else "不收集姓名、电话等个人信息"),
+        ("谁能看到", privacy.seen_by),
+        ("保存期限", f"{privacy.retention_days} 天，到期删除"),
+        ("查询、更正、删除", privacy.contact),
+    ]
 
 
 def _external_json(form: Form) -> dict[str, Any] | None:

@@ -4,7 +4,6 @@ line and key (asserted as flattened tuples, not whole messages)."""
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -45,8 +44,12 @@ privacy:
 
 def _dataset(root: Path) -> Dataset:
     ds = Dataset(root=root, district=District(code="330113", name="临平区", sample_data=True))
-    ds.communities["demo"] = Community(id="demo", code="330113001001", name="示例社区", street="s", kind="社区")  # type: ignore[arg-type]
-    ds.councils["demo-council"] = Council(id="demo-council", name="示例议事会", kind="居民议事会", community="demo")  # type: ignore[arg-type]
+    ds.communities["demo"] = Community(
+        id="demo", code="330113001001", name="示例社区", street="s", kind="社区"
+    )  # type: ignore[arg-type]
+    ds.councils["demo-council"] = Council(
+        id="demo-council", name="示例议事会", kind="居民议事会", community="demo"
+    )  # type: ignore[arg-type]
     ds.projects["p1"] = Project(
         id="p1", title="项目一", community="demo", programme="公益创投", grantee="g",  # type: ignore[arg-type]
         budget_yuan=1.0, funding_source="区级财政", start_on=dt.date(2026, 1, 1), status="实施中",  # type: ignore[arg-type]
@@ -205,7 +208,9 @@ def test_options_from_projects_follow_the_owner(tmp_path: Path) -> None:
 
 def test_settings_and_results_files(tmp_path: Path) -> None:
     _write(tmp_path, GOOD)
-    (tmp_path / "data" / "forms" / "_settings.yaml").write_text("endpoint: https://intake.example.org\n", "utf-8")
+    (tmp_path / "data" / "forms" / "_settings.yaml").write_text(
+        "endpoint: https://intake.example.org\n", "utf-8"
+    )
     results = tmp_path / "data" / "forms" / "_results"
     results.mkdir()
     (results / "gone.json").write_text("{}", "utf-8")

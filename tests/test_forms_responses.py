@@ -67,14 +67,18 @@ def test_header_by_labels_and_missing_columns(tmp_path: Path, forms: dict) -> No
     form = forms["xinfeng-parking-survey"]
     labels = ["回复编号", "提交时间"] + [f.label for f in form.fields]
     path = tmp_path / "labels.csv"
-    path.write_text(",".join(labels) + "\nR1,2026-09-02 10:00:00,没有,消防通道被占,支持,3,\n", "utf-8")
+    path.write_text(
+        ",".join(labels) + "\nR1,2026-09-02 10:00:00,没有,消防通道被占,支持,3,\n", "utf-8"
+    )
     result = read_responses(form, path)
     assert result.issues == [] and len(result.rows) == 1
     path.write_text("response_id,vehicles,colour\nR1,没有,红\n", "utf-8")
     result = read_responses(form, path, "bad.csv")
     codes = [(i.code, i.line, i.key) for i in result.issues]
     assert ("form-response-header", 1, "colour") in codes
-    assert any(i.code == "form-response-header" and "submitted_at" in i.message for i in result.issues)
+    assert any(
+        i.code == "form-response-header" and "submitted_at" in i.message for i in result.issues
+    )
 
 
 def test_undecodable_file(tmp_path: Path, forms: dict) -> None:

@@ -129,7 +129,10 @@ def test_response_columns_and_row() -> None:
     assert response_columns(form) == ["response_id", "submitted_at", "many", "phone", "ok", "age"]
     at = dt.datetime(2026, 11, 28, 9, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     row = response_row(
-        form, {"many": ["停车", "环境"], "phone": "138 0000 1234", "ok": "on", "age": "３５"}, "R1", at
+        form,
+        {"many": ["停车", "环境"], "phone": "138 0000 1234", "ok": "on", "age": "３５"},
+        "R1",
+        at,
     )
     assert row == ["R1", "2026-11-28T09:30:15+08:00", "停车|环境", "13800001234", "同意", "35"]
     assert clean_submission(form, {}) == {"many": "", "phone": "", "ok": "", "age": ""}

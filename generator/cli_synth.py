@@ -78,10 +78,6 @@ def run_synth(args: argparse.Namespace) -> int:
             tier = replace(tier, case_rows=args.rows)
         out = Path(args.out or f"synth/{tier.name}")
         seed = 1 if args.seed is None else args.seed
-        if progress:
-            progress(
-                f"生成规模档 {tier.name}（{tier.description}），种子 {seed}，输出到 {out}/data"
-            )
         result = synthesize(
             tier, out, seed=seed, fmt=args.format, force=args.force, progress=progress
         )

@@ -11,7 +11,8 @@ Two products share one case generator:
 
 Case rows are generated inside DuckDB: ``range()`` numbers the rows and ``hash(row, k, seed)``
 gives independent uniform numbers per row, so the output depends on the seed alone (same seed,
-same bytes) and memory stays flat whatever the row count. YAML is written one file at a time
+same bytes, for a given DuckDB release: its ``hash`` is not promised stable across releases) and
+memory stays flat whatever the row count. YAML is written one file at a time
 from templates; nothing holds a tier in memory except the grid list the case generator needs.
 """
 
@@ -592,6 +593,10 @@ def synthesize(
     if tier.grids < tier.communities:
         raise SynthError("网格数不能少于村社数：每个村社至少一个网格。")
     _prepare_out(out, force)
+    if progress:
+        progress(
+            f"生成规模档 {tier.name}（{tier.description}），种子 {seed}，输出到 {out / 'data'}"
+        )
     summary = SynthSummary(tier, out)
     started = time.perf_counter()
     writer = _Writer(out / "data")

@@ -114,8 +114,9 @@ class Answer:
 class Server:
     """``gongzhi intake serve`` as a subprocess, with its log in a file."""
 
-    def __init__(self, data_dir: Path, db: Path, log: Path, *extra: str):
+    def __init__(self, data_dir: Path, db: Path, log: Path, *extra: str, site_url: str = PORTAL):
         self.data_dir, self.db, self.log_path, self.extra = data_dir, db, log, extra
+        self.site_url = site_url
         self.port = 0
         self.process: subprocess.Popen | None = None
 
@@ -123,7 +124,7 @@ class Server:
         self.port = free_port()
         args = [
             *GONGZHI, "intake", "serve", "--db", str(self.db), "--data", str(self.data_dir),
-            "--host", "127.0.0.1", "--port", str(self.port), "--site-url", PORTAL, *self.extra,
+            "--host", "127.0.0.1", "--port", str(self.port), "--site-url", self.site_url, *self.extra,
         ]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log, env={**os.environ})

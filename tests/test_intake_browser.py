@@ -1,0 +1,137 @@
+"""A real browser without JavaScript posts a portal form to the intake service.
+
+The portal is a static page served from another local port (another origin), as in production:
+the browser sends its own Origin header, follows the 303 to the portal's thank-you page, and,
+when a required answer is missing, gets the form again from the service with the Chinese error
+beside the field, corrects it with the keyboard alone and submits again.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import http.server
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from test_intake_support import Server, free_port, write_forms
+
+from generator.forms import rules
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def portal_form(action: str, thanks: str) -> str:
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>测试表单</title></head>
+<body><main><h1>测试表单</h1>
+<form method="post" action="{html.escape(action)}" accept-charset="utf-8">
+<label for="nickname">称呼</label><input id="nickname" name="nickname">
+<fieldset><legend>类别</legend>
+<label><input type="radio" name="topic" value="环境卫生">环境卫生</label>
+<label><input type="radio" name="topic" value="公共设施">公共设施</label></fieldset>
+<fieldset><legend>关心的事</legend>
+<label><input type="checkbox" name="tags" value="停车">停车</label>
+<label><input type="checkbox" name="tags" value="绿化">绿化</label></fieldset>
+<label for="score">满意度</label><input id="score" name="score">
+<label for="phone">联系电话</label><input id="phone" name="phone" type="tel">
+<label><input type="checkbox" name="consent" value="同意">我同意</label>
+<input type="hidden" name="_next" value="{html.escape(thanks)}">
+<div style="position:absolute;left:-10000px" aria-hidden="true"><input name="_hp" tabindex="-1"></div>
+<button type="submit">提交</button>
+</form></main></body></html>"""
+
+
+@pytest.fixture()
+def setup(tmp_path: Path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("需要 Debian 的 chromium")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    portal_port = free_port()
+    portal = f"http://127.0.0.1:{portal_port}/"
+    write_forms(tmp_path / "data")
+    server = Server(
+        tmp_path / "data", tmp_path / "intake.sqlite3", tmp_path / "server.log",
+        "--rate-limit", "1000", "--burst", "1000", site_url=portal,
+    ).start()
+    site = tmp_path / "site"
+    (site / "forms" / "t-open" / "thanks").mkdir(parents=True)
+    (site / "forms" / "t-open" / "index.html").write_text(
+        portal_form(f"http://127.0.0.1:{server.port}/f/t-open", f"{portal}forms/t-open/thanks/"), "utf-8"
+    )
+    (site / "forms" / "t-open" / "thanks" / "index.html").write_text(
+        '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>提交成功</title><h1>提交成功</h1></html>', "utf-8"
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", portal_port), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(java_script_enabled=False, locale="zh-CN")
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        try:
+            yield page, portal, server, requests
+        finally:
+            browser.close()
+            httpd.shutdown()
+            server.stop()
+
+
+def test_no_javascript_post_redirect_get_and_correction_by_keyboard(setup):
+    page, portal, server, requests = setup
+    page.goto(f"{portal}forms/t-open/")
+    page.check("input[name=topic][value=公共设施]")
+    page.check("input[name=tags][value=停车]")
+    page.fill("#score", "5")
+    page.fill("#phone", "138 0013 8000")
+    page.check("input[name=consent]")
+    page.click("button[type=submit]")  # nickname (required) left empty
+
+    page.wait_for_load_state()
+    assert urlsplit(page.url).port == server.port  # the service's own page
+    assert page.title() == "测试表单 t-open：请修改后重新提交"
+    assert page.inner_text("#e-nickname") == rules.MESSAGES["required"]
+    assert page.input_value("#f-phone") == "138 0013 8000"  # answers kept
+    assert page.is_checked("input[name=topic][value=公共设施]")
+    assert page.is_checked("input[name=tags][value=停车]")
+    assert server.rows("t-open") == []
+
+    # keyboard only: from the error summary link to the field, type, submit with Enter
+    page.focus("#summary a[href='#f-nickname']")
+    page.keyboard.press("Enter")
+    page.focus("#f-nickname")
+    page.keyboard.type("王阿姨")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{portal}forms/t-open/thanks/")
+    assert page.inner_text("h1") == "提交成功"
+
+    rows = server.rows("t-open")
+    assert len(rows) == 1
+    assert rows[0]["nickname"] == "王阿姨" and rows[0]["phone"] == "13800138000"
+    assert rows[0]["tags"] == ["停车"] and rows[0]["score"] == "5"
+    for url in requests:  # nothing but the two local origins
+        assert urlsplit(url).hostname == "127.0.0.1", url
+
+
+def test_a_page_on_another_site_cannot_post_into_the_service(setup, tmp_path: Path):
+    page, portal, server, _ = setup
+    # a page served from a third origin (here: a data: URL, whose origin is "null")
+    forged = portal_form(f"http://127.0.0.1:{server.port}/f/t-open", "https://evil.example/")
+    page.set_content(forged)
+    page.fill("#nickname", "机器人")
+    page.check("input[name=topic][value=公共设施]")
+    page.check("input[name=consent]")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert "只接受从本门户网站提交的表单" in page.content()
+    assert server.rows("t-open") == []

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
+import shutil
 import socket
 import sqlite3
 from pathlib import Path
 
 import pytest
-from test_intake_support import VALID, Server, run_cli, write_forms
+from test_intake_support import ROOT, VALID, Server, run_cli, write_forms
 
 from generator.forms import rules
 from generator.forms.definitions import load_forms
@@ -42,6 +46,7 @@ TRICKY = [
     {"body": "含逗号,引号\"和\n换行的意见", "nickname": "王五", "tags": ["停车"]},
     {"body": "\t以制表符开头的内容", "nickname": "赵六", "tags": []},
     {"body": "普通的意见内容", "nickname": "钱七", "score": "1"},
+    {"body": "名字刚好十个字", "nickname": "=一二三四五六七八九"},  # at max_length before the apostrophe
 ]
 
 
@@ -61,7 +66,7 @@ def test_export_is_what_ingest_reads(data_dir: Path, tmp_path: Path):
     out = tmp_path / "out" / "t-open.csv"
     result = run_cli("intake", "export", "t-open", "--out", str(out), "--db", str(server.db), "--data", str(data_dir))
     assert result.returncode == 0, result.stderr
-    assert "5 条" in result.stdout
+    assert f"{len(TRICKY)} 条" in result.stdout
 
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
@@ -71,11 +76,16 @@ def test_export_is_what_ingest_reads(data_dir: Path, tmp_path: Path):
     assert [row["response_id"] for row in responses.rows] == receipts
     by_id = {row["response_id"]: row for row in responses.rows}
     first, second = by_id[receipts[0]], by_id[receipts[1]]
-    # formula triggers neutralised in text, plain numbers left as numbers
-    assert first["body"] == "'" + TRICKY[0]["body"]
-    assert first["nickname"] == "'@张三"
+    # ingest undoes the apostrophe: the round trip is exact
+    assert first["body"] == TRICKY[0]["body"] and first["nickname"] == "@张三"
+    assert second["nickname"] == "-李四" and by_id[receipts[5]]["nickname"] == TRICKY[5]["nickname"]
     assert first["budget"] == "-20" and second["budget"] == "+5"
-    assert second["nickname"] == "'-李四"
+    # while the file itself never holds a cell a spreadsheet would run
+    cells = {cell for row in csv.reader(io.StringIO(raw.decode("utf-8-sig"))) for cell in row}
+    assert "'" + TRICKY[0]["body"] in cells and "'@张三" in cells and "'-李四" in cells
+    assert "'=一二三四五六七八九" in cells  # 11 characters in the file, 10 after ingest
+    assert "-20" in cells and "+5" in cells  # numbers stay numbers
+    assert not any(cell.startswith(("=", "@")) for cell in cells)
     assert by_id[receipts[3]]["body"] == "以制表符开头的内容"  # trimmed by the shared rules
     assert by_id[receipts[2]]["body"] == TRICKY[2]["body"] and by_id[receipts[2]]["tags"] == ["停车"]
     assert by_id[receipts[0]]["tags"] == ["停车", "绿化"]
@@ -84,8 +94,18 @@ def test_export_is_what_ingest_reads(data_dir: Path, tmp_path: Path):
     header = raw.decode("utf-8-sig").splitlines()[0].split(",")
     assert header == rules.response_columns(form)
 
+    # and the command itself reads it unchanged, within the sample district's data
+    sample = tmp_path / "sample" / "data"
+    shutil.copytree(ROOT / "data", sample, ignore=shutil.ignore_patterns("cases", "reports"))
+    for path in (data_dir / "forms").glob("*.yaml"):
+        shutil.copy(path, sample / "forms" / path.name)
+    results = tmp_path / "results.json"
+    ingest = run_cli("forms", "ingest", "t-open", str(out), "--data", str(sample), "--out", str(results))
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    assert json.loads(results.read_text("utf-8"))["n"] == len(TRICKY)
+
     audit = run_cli("intake", "audit", "--db", str(server.db))
-    assert audit.returncode == 0 and "导出 表单 t-open 5 条" in audit.stdout
+    assert audit.returncode == 0 and f"导出 表单 t-open {len(TRICKY)} 条" in audit.stdout
     for changes in TRICKY:  # never a personal value in the audit log
         assert changes["nickname"] not in audit.stdout
 

@@ -423,12 +423,11 @@ def write_sample_cases(
 ) -> CaseSummary:
     """Regenerate ``data/cases/<quarter>.csv`` of the sample from its communities and grids."""
     quarters = quarter_range(SAMPLE_FIRST_QUARTER, SAMPLE_LAST_QUARTER)
+    grids = sample_grids(data_dir)  # read first: a broken sample leaves the old files in place
     out = data_dir / CASES_FOLDER
     for quarter in quarters:  # replace only the files this generator owns
         (out / f"{quarter.label}.csv").unlink(missing_ok=True)
-    return write_cases(
-        out, sample_grids(data_dir), quarters, rows, seed, threads=2, progress=progress
-    )
+    return write_cases(out, grids, quarters, rows, seed, threads=2, progress=progress)
 
 
 # ----------------------------------------------------------------------------- YAML writing

@@ -274,3 +274,34 @@ def test_origins_and_redirects():
     assert safe_redirect("https://portal.example.gov.cn/forms/x/thanks/", allowed)
     for bad in ("https://evil.example/", "//evil.example/", "javascript:alert(1)", "https://portal.example.gov.cn\r\nX: y", "/relative"):
         assert safe_redirect(bad, allowed) is None
+
+
+def test_form_dates_are_dates_in_china(data_dir: Path):
+    from generator.forms.model import FormStatus
+    from generator.intake.formsbridge import status
+
+    form = forms_by_id(data_dir)["t-open"]
+    last_day = form.closes
+    # 23:30 on the closing day in Beijing is 15:30 UTC: still open
+    late = dt.datetime.combine(last_day, dt.time(15, 30), tzinfo=dt.UTC)
+    assert status(form, late) is FormStatus.OPEN
+    # 16:30 UTC is already 00:30 the next day in Beijing: closed, though still the same UTC day
+    after = dt.datetime.combine(last_day, dt.time(16, 30), tzinfo=dt.UTC)
+    assert status(form, after) is FormStatus.CLOSED
+    # the opening day begins at 00:00 Beijing time = 16:00 UTC the day before
+    first = dt.datetime.combine(form.opens - dt.timedelta(days=1), dt.time(16, 0), tzinfo=dt.UTC)
+    assert status(form, first) is FormStatus.OPEN
+    assert status(form, first - dt.timedelta(seconds=1)) is FormStatus.UPCOMING
+
+
+def test_health_is_503_without_any_form(tmp_path: Path):
+    (tmp_path / "data" / "forms").mkdir(parents=True)
+    server = Server(tmp_path / "data", tmp_path / "intake.sqlite3", tmp_path / "server.log")
+    server.start(healthy=False)
+    try:
+        answer = server.get("/healthz")
+        assert answer.status == 503
+        assert answer.json()["ok"] is False
+        assert answer.json()["problems"] == ["没有加载任何表单"]
+    finally:
+        server.stop()

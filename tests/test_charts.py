@@ -1,0 +1,68 @@
+"""Static SVG charts: Chinese labels as <text>, accessible, self-contained, cached."""
+
+from __future__ import annotations
+
+import re
+from xml.etree import ElementTree as ET
+
+from generator.charts import ChartRenderer, bar_chart, draw_svg, line_chart, table_for
+
+SVG = "{http://www.w3.org/2000/svg}"
+QUARTERS = ["2025年4季度", "2026年1季度", "2026年2季度", "2026年3季度"]
+
+
+def _trend():
+    return line_chart("新丰社区：近4个季度趋势", QUARTERS,
+                      [("按期办结率", [0.9, None, 0.95, 0.93]), ("网格内解决率", [0.7, 0.72, 0.75, 0.74])])
+
+
+def test_labels_are_text_elements_not_paths():
+    svg = draw_svg(_trend())
+    root = ET.fromstring(svg)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    for label in [*QUARTERS, "按期办结率", "网格内解决率", "新丰社区：近4个季度趋势", "100%"]:
+        assert label in texts
+    assert "font-family" in svg and "PingFang SC" in svg  # drawn by the reader's system font
+    bars = draw_svg(bar_chart("事件类别", ["环境卫生", "公共设施"], [12, 3], "件数", unit=" 件"))
+    assert {"环境卫生", "公共设施", "12 件", "3 件", "事件类别"} <= {t.text for t in ET.fromstring(bars).iter(f"{SVG}text")}
+
+
+def test_accessible_and_self_contained():
+    spec = _trend()
+    svg = draw_svg(spec)
+    root = ET.fromstring(svg)
+    assert root.get("role") == "img"
+    title, desc = root.find(f"{SVG}title"), root.find(f"{SVG}desc")
+    assert title.text == spec.title and "2026年2季度 95.0%" in desc.text and "2026年1季度 —" in desc.text
+    assert root.get("aria-labelledby") == f"{title.get('id')} {desc.get('id')}"
+    assert not svg.startswith("<?xml") and "<metadata" not in svg and "width=" not in svg.split(">")[0]
+    urls = set(re.findall(r"https?://[^\"' )]+", svg))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}  # namespaces only
+
+
+def test_ids_are_unique_between_charts_on_one_page():
+    one, two = draw_svg(_trend()), draw_svg(line_chart("另一张", QUARTERS, [("满意率", [0.9, 0.9, 0.9, 0.9])]))
+    ids_one = re.findall(r'\sid="([^"]+)"', one)
+    ids_two = re.findall(r'\sid="([^"]+)"', two)
+    assert ids_one and not set(ids_one) & set(ids_two)
+    for ref in re.findall(r'url\(#([^)]+)\)|href="#([^"]+)"', one):
+        assert (ref[0] or ref[1]) in ids_one  # every reference resolves inside the chart
+
+
+def test_data_table_follows_the_chart():
+    chart = ChartRenderer(workers=1).render(_trend())
+    assert chart.table_headers == ("", "按期办结率", "网格内解决率")
+    assert chart.table_rows[1] == ("2026年1季度", "—", "72.0%")
+    html = chart.__html__()
+    assert html.startswith('<figure class="gz-chart"><svg') and "（数据见下表）" in html and "\n\n" not in html
+    assert table_for(bar_chart("t", ["a"], [1234], "件数", unit=" 件"))[1] == (("a", "1,234 件"),)
+
+
+def test_rendering_is_deterministic_and_cached(tmp_path):
+    assert draw_svg(_trend()) == draw_svg(_trend())
+    renderer = ChartRenderer(tmp_path, workers=1)
+    first = renderer.render_many([_trend(), _trend()])
+    assert renderer.drawn == 1 and first[0].svg == first[1].svg
+    again = ChartRenderer(tmp_path, workers=1)
+    assert again.render(_trend()).svg == first[0].svg and again.drawn == 0  # read from disk
+    assert len(list(tmp_path.glob("*.svg"))) == 1

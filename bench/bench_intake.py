@@ -85,6 +85,12 @@ def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 30) -> N
     raise SystemExit("服务启动超时")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux), to report cost per submission."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="表单回收服务基准测试（仅限本机回环地址）")
     parser.add_argument("--clients", type=int, default=200, help="并发客户端数（默认 200）")
@@ -111,9 +117,12 @@ def main() -> int:
             asyncio.run(
                 run_load("127.0.0.1", port, "/f/bench", payload, duration=args.warmup, concurrency=args.clients)
             )
+            cpu_before = cpu_seconds(server.pid)
+            load_before = os.getloadavg()[0]
             result = asyncio.run(
                 run_load("127.0.0.1", port, "/f/bench", payload, duration=args.seconds, concurrency=args.clients)
             )
+            server_cpu = cpu_seconds(server.pid) - cpu_before
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
@@ -134,6 +143,8 @@ def main() -> int:
         "latency_ms": {
             p: round(result.latency_percentile(float(p)) * 1000, 1) for p in ("50", "90", "99", "99.9")
         },
+        "server_cpu_ms_per_submission": round(server_cpu / max(ok, 1) * 1000, 3),
+        "load_average_at_start": round(load_before, 2),
         "stored_rows_including_warmup": stored,
         "integrity_check": integrity,
     }
@@ -142,6 +153,8 @@ def main() -> int:
     print(f"持续吞吐：{figures['submissions_per_second']} 条/秒")
     lat = figures["latency_ms"]
     print(f"延迟（毫秒）：p50 {lat['50']}，p90 {lat['90']}，p99 {lat['99']}，p99.9 {lat['99.9']}")
+    print(f"服务进程每条提交耗 CPU {figures['server_cpu_ms_per_submission']} 毫秒（与机器上其他负载无关的成本）")
+    print(f"开始时系统负载 {figures['load_average_at_start']}（其他进程也在用 CPU 时，吞吐会相应降低）")
     print(f"数据库行数（含预热）{stored}，完整性检查 {integrity}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

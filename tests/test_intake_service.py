@@ -370,6 +370,13 @@ def test_rate_limit_per_client_with_retry_after(limited):
     assert len(plain.rows()) == 3
 
 
+def test_staff_export_attempts_are_rate_limited(limited):
+    plain, _ = limited
+    path = "/staff/forms/t-open/responses.csv"
+    guesses = [plain.get(path, headers={"Authorization": "Bearer gzs_00000000_" + "a" * 43}).status for _ in range(11)]
+    assert guesses[:10] == [401] * 10 and guesses[10] == 429
+
+
 def test_forwarded_for_is_honoured_from_the_trusted_proxy(limited):
     _, proxied = limited
     first = {"X-Forwarded-For": "203.0.113.1"}

@@ -52,7 +52,7 @@ from generator.intake.security import (
     safe_redirect,
     verify_token,
 )
-from generator.intake.storage import StorageError, Writer, connect, write_audit
+from generator.intake.storage import StorageError, Writer, connect, new_receipt, write_audit
 
 log = logging.getLogger("gongzhi.intake")
 audit_log = logging.getLogger("gongzhi.intake.audit")
@@ -331,7 +331,7 @@ class Intake:
         if formsbridge.is_spam(values):
             # Looks accepted so that a bot learns nothing; nothing is stored.
             log.info("蜜罐字段被填写，提交已丢弃（表单 %s）", form.id)
-            return self.accepted(reply, form, _fake_receipt(), thanks)
+            return self.accepted(reply, form, new_receipt(), thanks)
         unknown = formsbridge.unknown_fields(form, values)
         if unknown:
             names = "、".join(name[:40] for name in unknown[:5])
@@ -559,12 +559,6 @@ def _single(value: str | list[str] | None) -> str | None:
 
 def _valid_client_key(key: str) -> bool:
     return 8 <= len(key) <= 64 and set(key) <= CLIENT_KEY_CHARS
-
-
-def _fake_receipt() -> str:
-    from generator.intake.storage import new_receipt
-
-    return new_receipt()
 
 
 def _add(values: dict[str, str | list[str]], key: str, value: str) -> None:

@@ -420,7 +420,7 @@ def test_http_export_needs_a_valid_unrevoked_token_and_is_audited(server: Server
         audit = conn.execute("SELECT actor, action, form_id, row_count, detail FROM audit_log WHERE action = 'export'").fetchall()
     finally:
         conn.close()
-    assert audit == [(f"token:{token_id} (测试工作人员)", "export", "t-open", rows, "HTTP")]
+    assert audit == [(f"token:{token_id} (测试工作人员)", "export", "t-open", rows, "HTTP，来自 127.0.0.1")]
 
     revoked = run_cli("intake", "token", "revoke", token_id, "--db", str(server.db))
     assert revoked.returncode == 0

@@ -470,9 +470,10 @@ class Intake:
         if form is None or export is None:
             return reply.error(404, "unknown-form", "没有这个表单。")
         actor = f"token:{token.id} ({token.name})"
+        where = f"HTTP，来自 {self.client(request)}"  # the staff member's address, never a resident's
 
         def record(conn: sqlite3.Connection) -> None:
-            write_audit(conn, actor, "export", form.id, export.rows, "HTTP")
+            write_audit(conn, actor, "export", form.id, export.rows, where)
 
         try:
             await self.writer.call(record)

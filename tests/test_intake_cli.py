@@ -305,3 +305,40 @@ def test_health_is_503_without_any_form(tmp_path: Path):
         assert answer.json()["problems"] == ["没有加载任何表单"]
     finally:
         server.stop()
+
+
+# -- the single writer ----------------------------------------------------------------------------
+
+
+def test_writer_commits_in_groups_and_isolates_a_failing_job(tmp_path: Path):
+    import asyncio
+
+    from generator.intake.storage import StorageError, Writer
+
+    writer = Writer(tmp_path / "intake.sqlite3")
+    writer.start()
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO no_such_table VALUES (1)")
+
+    async def burst() -> list:
+        jobs = [writer.submit("t-open", {"body": f"n{i}"}, None) for i in range(400)]
+        jobs.insert(200, writer.call(broken))
+        jobs.append(writer.submit("t-open", {"body": "dup"}, "same-key-1"))
+        jobs.append(writer.submit("t-open", {"body": "dup"}, "same-key-1"))
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    try:
+        results = asyncio.run(burst())
+    finally:
+        writer.stop()
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert len(failures) == 1 and isinstance(failures[0], StorageError)
+    stored = [r for r in results if not isinstance(r, Exception) and r is not None]
+    assert len(stored) == 402
+    assert stored[-1].receipt == stored[-2].receipt and stored[-1].duplicate
+    assert writer.committed_groups < 100  # hundreds of submissions, a few fsyncs
+    conn = sqlite3.connect(tmp_path / "intake.sqlite3")
+    assert conn.execute("SELECT count(*) FROM submissions").fetchone()[0] == 401
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()

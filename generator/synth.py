@@ -342,8 +342,13 @@ def write_cases(
     summary = CaseSummary()
     started = time.perf_counter()
     id_width = max(5, len(str(total_rows)))
+    spill = out_dir / ".duckdb-tmp"  # sorts larger than memory_limit spill here, then it goes
     con = duckdb.connect(
-        config={"threads": threads or min(4, os.cpu_count() or 1), "memory_limit": memory_limit}
+        config={
+            "threads": threads or min(4, os.cpu_count() or 1),
+            "memory_limit": memory_limit,
+            "temp_directory": str(spill),
+        }
     )
     try:
         con.execute("SET preserve_insertion_order = true")
@@ -376,6 +381,7 @@ def write_cases(
         summary.rows = offset
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     summary.seconds = time.perf_counter() - started
     return summary
 

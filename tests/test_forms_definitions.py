@@ -154,6 +154,8 @@ CASES = [
      [("form-bad-type", "demo.yaml", 22, "privacy.retention_days")]),
     ("bad endpoint", GOOD + "delivery: {endpoint: intake.local}\n",
      [("form-bad-url", "demo.yaml", 24, "delivery.endpoint")]),
+    ("no way to submit", GOOD + "delivery: {endpoint: none}\n",
+     [("form-no-delivery", "demo.yaml", 24, "delivery")]),
     ("id differs from file", _replace("id: demo", "id: other"),
      [("form-bad-id", "demo.yaml", 1, "id")]),
     ("personal data without consent",
@@ -172,6 +174,20 @@ def test_broken_definitions(tmp_path: Path, text: str, expected: list) -> None:
     for issue in issues:
         assert issue.code in CATALOGUE
         assert issue.message and issue.hint  # Chinese message and a way to fix it
+
+
+def test_external_only_form(tmp_path: Path) -> None:
+    text = (
+        GOOD
+        + "delivery:\n  endpoint: none\n  external:\n    url: https://wj.example.org/s/1\n    prefill: {proj: topic}\n"
+    )
+    path = _write(tmp_path, text)
+    form, issues = read_form(path, "data/forms/demo.yaml", "http://127.0.0.1:8787")
+    assert issues == [] and form is not None
+    assert form.delivery.action("demo") is None
+    assert form.delivery.external is not None and form.delivery.external.prefill == {
+        "proj": "topic"
+    }
 
 
 def test_did_you_mean(tmp_path: Path) -> None:

@@ -132,6 +132,12 @@ UNKNOWN_OWNER = register(
     "更正 owner.id，或先在 data/ 中添加该对象",
 )
 BAD_URL = register("form-bad-url", E, "网址不合规", "填写以 http:// 或 https:// 开头的完整网址")
+NO_DELIVERY = register(
+    "form-no-delivery",
+    E,
+    "表单没有提交方式",
+    "删除 delivery.endpoint: none 以使用默认接收服务，或填写 delivery.external.url",
+)
 NO_CONSENT = register(
     "form-no-consent",
     W,
@@ -545,9 +551,12 @@ def _read_delivery(r: _Reader, value: Any, default_endpoint: str) -> Delivery | 
     data = r.mapping(value, "delivery", DELIVERY_KEYS)
     if data is None:
         return None
-    endpoint = r.url(data, "endpoint", "delivery") if "endpoint" in data else default_endpoint
-    if data.get("endpoint") is False or data.get("endpoint") == "none":
+    if "endpoint" not in data:
+        endpoint: str | None = default_endpoint
+    elif data["endpoint"] in (None, False, "none", "无"):  # only the external form service
         endpoint = None
+    else:
+        endpoint = r.url(data, "endpoint", "delivery")
     external = None
     if data.get("external") is not None:
         ext = r.mapping(data["external"], "delivery.external", EXTERNAL_KEYS, ("url",))
@@ -566,6 +575,11 @@ def _read_delivery(r: _Reader, value: Any, default_endpoint: str) -> Delivery | 
                     prefill[str(param)] = str(source)
             if url:
                 external = ExternalForm(url, label, prefill)
+    no_endpoint = "endpoint" in data and data["endpoint"] in (None, False, "none", "无")
+    if no_endpoint and external is None and data.get("external") is None:
+        r.issue(
+            NO_DELIVERY, "delivery", "没有提交方式：既没有接收服务地址，也没有外部表单", key=True
+        )
     return Delivery(endpoint, external)
 
 
@@ -964,5 +978,7 @@ def load_forms_for_use(data_dir: Path) -> dict[str, Form]:
         raise FormsUnusable(f"表单定义有 {len(errors)} 个错误", errors)
     if result.dataset is None and any(f.options_from for form in forms for f in form.fields):
         data_errors = [i for i in result.issues if i.severity is Severity.ERROR]
-        raise FormsUnusable("数据未通过校验，无法读取选项来自数据（options_from）的表单", data_errors)
+        raise FormsUnusable(
+            "数据未通过校验，无法读取选项来自数据（options_from）的表单", data_errors
+        )
     return {form.id: form for form in forms}

@@ -120,23 +120,35 @@ def validate_and_link(data_dir: Path) -> tuple[Any, dict[str, list[dict[str, Any
     return result.dataset, result.tables, result.warnings
 
 
-def derive(dataset: Any, tables: dict[str, list[dict[str, Any]]], content_dir: Path) -> dict[str, Any]:
-    """Figures computed once for every template: case statistics (when there are case files)."""
-    derived: dict[str, Any] = {"tables": tables, "content_dir": content_dir}
+def derive(ctx: RenderContext) -> None:
+    """Figures computed once for every template, stored in ``ctx.derived``.
+
+    ``stats``: the case statistics (a ``StatsView``; only when there are case files);
+    ``forms``: the participation forms, so portal pages can embed theirs.
+    """
+    dataset = ctx.dataset
     if dataset.case_files:
-        try:
-            from generator.stats import StatsError, compute_stats
-        except ModuleNotFoundError:  # statistics not available in this checkout
-            return derived
-        try:
-            derived["stats"] = compute_stats(
-                dataset.case_files,
-                {c.id: c.street for c in dataset.communities.values()},
-                district=dataset.district.code,
-            )
-        except StatsError as exc:
-            raise BuildError(f"统计事件记录失败：{exc}") from exc
-    return derived
+        stats_module = _optional("generator.stats")
+        if stats_module is not None:
+            try:
+                ctx.derived["stats"] = stats_module.derive(
+                    dataset, cache_dir=Path(dataset.root).resolve().parent / ".gongzhi" / "cache" / "charts"
+                )
+            except stats_module.StatsError as exc:
+                raise BuildError(f"统计事件记录失败：{exc}") from exc
+    forms_site = _optional("generator.forms.site")
+    if forms_site is not None:
+        ctx.derived["forms"] = forms_site.derive(ctx)
+
+
+def _optional(name: str) -> Any:
+    """A teammate's feature module, or None while it is not in this checkout."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name or name.startswith(f"{exc.name}."):
+            return None
+        raise
 
 
 def render_docs(
@@ -244,14 +256,14 @@ def build(
         _check_folders(docs, site, data_dir, content_dir)
 
     with _timed(timings, "derive"):
-        derived = derive(dataset, tables, content_dir or DEFAULT_CONTENT)
         ctx = RenderContext(
             dataset=dataset,
             today=today or dt.date.today(),
             site_url=(config.get("site_url") or "/").rstrip("/") + "/",
             edit_base=edit_base(config),
-            derived=derived,
+            derived={"tables": tables, "content_dir": content_dir or DEFAULT_CONTENT},
         )
+        derive(ctx)
 
     with _timed(timings, "render"):
         rendered = render_docs(ctx, docs, content_dir, providers)

@@ -39,7 +39,7 @@ PROVIDER_MODULES: tuple[str, ...] = (
     "generator.opendata",
     "generator.stats",
     "generator.reports",
-    "generator.forms",
+    "generator.forms.site",
 )
 
 
@@ -223,6 +223,9 @@ def make_environment(template_dirs: Iterable[Path] | None = None) -> jinja2.Envi
         }
     )
     env.globals.update({"link": _link, "external_link": _external_link})
+    from generator.search import TEMPLATE_FILTERS  # pinyin keys for _search_meta.md
+
+    env.filters.update(TEMPLATE_FILTERS)
     return env
 
 
@@ -278,6 +281,9 @@ def render_all(env: jinja2.Environment, ctx: RenderContext, items: Iterable[Page
         "today": ctx.today,
         "derived": ctx.derived,
         "edit_base": ctx.edit_base,
+        # Derived figures every page may show (teammates' partials read these names).
+        "stats": ctx.derived.get("stats"),
+        "forms": ctx.derived.get("forms"),
     }
     for item in items:
         if isinstance(item, Asset):

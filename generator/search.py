@@ -19,6 +19,18 @@ folder 5.2 s, the Python API's ``add_directory`` 5.4 s, the Python API fed file 
 So the folder is indexed by the binary in one run, and everything a page needs for search
 (markers, pinyin) is already in its HTML.
 
+Chinese words, index and query alike. Pagefind's extended build segments Chinese with jieba
+when it indexes, but the browser segments the query with ``Intl.Segmenter`` (ICU), and the two
+disagree on exactly the words residents type: ICU splits 网格员 into 网|格|员 while jieba keeps
+网格员 or 网格, so on the sample site the query 网格员 found none of the 15 community pages
+that say 专职网格员 (Pagefind issue #1237 describes the same for Japanese). Browsers and
+WeChat's webview also differ in their ICU data, or lack ``Intl.Segmenter`` altogether. So this
+stage makes both sides agree by construction: it indexes a copy of the pages in which every
+CJK character stands alone (``spaced_cjk``), and ``assets/search.js`` spaces the query the same
+way, searching each Chinese term as an exact phrase (every substring is found: 网格员 inside
+专职社区网格员) and ranking by Pagefind's weighted score. The served pages are untouched; the
+copy lives in a temporary folder beside the site.
+
 The library never prints: failures raise ``SearchIndexError`` with a Chinese message.
 """
 
@@ -72,6 +84,7 @@ EXCLUDE_SELECTORS: tuple[str, ...] = (
     ".md-tags",
     ".md-feedback",
     ".md-annotation__index",
+    ".gz-provenance",  # 数据来源 … 编辑此数据: the same words on every generated page
 )
 
 # Administrative suffixes stripped to get the name people actually say (临平街道 → 临平).
@@ -210,6 +223,79 @@ TEMPLATE_FILTERS = {"pinyin_keys": pinyin_keys, "pinyin_text": pinyin_text}
 """Jinja filters for ``site_templates/`` (``_search_meta.md`` uses ``pinyin_text``)."""
 
 
+# --------------------------------------------------------------------------- CJK spacing
+
+# CJK characters and punctuation (radicals, CJK symbols, kana, bopomofo, ideographs with
+# extension A, compatibility ideographs and forms, full-width forms). assets/search.js uses
+# the same ranges for the query; keep them in step.
+CJK_RANGES = (
+    "\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3190-\u31ef"
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+)
+_CJK_RUN = re.compile(f"[{CJK_RANGES}]+")
+_TEXT_NODE = re.compile(r">([^<]+)<")
+_BODY_MARK = "data-pagefind-body"
+
+
+def _space_run(match: re.Match[str]) -> str:
+    return " " + " ".join(match.group(0)) + " "
+
+
+def spaced_cjk(text: str) -> str:
+    """Every CJK character as a word of its own: 专职网格员 → " 专 职 网 格 员 "."""
+    return _CJK_RUN.sub(_space_run, text)
+
+
+def _space_text_node(match: re.Match[str]) -> str:
+    text = match.group(1)
+    if not _CJK_RUN.search(text):
+        return match.group(0)
+    return ">" + spaced_cjk(text) + "<"
+
+
+def spaced_html(html: str) -> str:
+    """The page as Pagefind should index it: CJK text spaced, tags and attributes untouched.
+
+    Only text from the first ``data-pagefind-body`` on is rewritten (what precedes it is never
+    indexed); attribute values (filters, metadata, links) keep their exact text.
+    """
+    start = html.find(_BODY_MARK)
+    if start < 0:
+        start = 0
+    return html[:start] + _TEXT_NODE.sub(_space_text_node, html[start:])
+
+
+def _write_spaced(job: tuple[str, str]) -> None:
+    source, target = job
+    html = Path(source).read_text(encoding="utf-8", errors="replace")
+    Path(target).write_text(spaced_html(html), encoding="utf-8")
+
+
+def _prepare_copy(site: Path, copy: Path, output_subdir: str) -> int:
+    """Write the spaced copy of every HTML page of ``site`` into ``copy``; the page count."""
+    jobs: list[tuple[str, str]] = []
+    folders: set[Path] = set()
+    for source in site.rglob("*.html"):
+        relative = source.relative_to(site)
+        if relative.parts[0] == output_subdir:
+            continue
+        target = copy / relative
+        folders.add(target.parent)
+        jobs.append((str(source), str(target)))
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) >= 2000 and workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(_write_spaced, jobs, chunksize=256))
+    else:
+        for job in jobs:
+            _write_spaced(job)
+    return len(jobs)
+
+
 # --------------------------------------------------------------------------- indexing
 
 
@@ -259,10 +345,17 @@ def index_site(
 
     staging = Path(tempfile.mkdtemp(prefix=".pagefind-", dir=site.parent))
     bundle_new = staging / output_subdir
+    copy = staging / "pages"
+    started = time.perf_counter()
+    try:
+        _prepare_copy(site, copy, output_subdir)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SearchIndexError(f"无法准备待索引的页面副本：{exc}") from exc
     command = [
         str(pagefind_executable()),
         "--site",
-        str(site),
+        str(copy),
         "--output-path",
         str(bundle_new),
     ]
@@ -271,7 +364,6 @@ def index_site(
     if force_language:
         command += ["--force-language", force_language]
 
-    started = time.perf_counter()
     try:
         try:
             proc = subprocess.run(

@@ -43,6 +43,11 @@ PROVIDER_MODULES: tuple[str, ...] = (
 )
 
 
+# Feature modules may contribute Jinja filters for their partials as ``TEMPLATE_FILTERS``
+# (a dict name → function); a module not in this checkout is skipped.
+FILTER_MODULES: tuple[str, ...] = ("generator.search", "generator.stats", "generator.forms.site", "generator.reports")
+
+
 class RenderError(Exception):
     """A template could not be rendered; the message says which page and template."""
 
@@ -223,10 +228,22 @@ def make_environment(template_dirs: Iterable[Path] | None = None) -> jinja2.Envi
         }
     )
     env.globals.update({"link": _link, "external_link": _external_link})
-    from generator.search import TEMPLATE_FILTERS  # pinyin keys for _search_meta.md
-
-    env.filters.update(TEMPLATE_FILTERS)
+    # e.g. generator.search's pinyin_text for _search_meta.md
+    for name in FILTER_MODULES:
+        module = _optional_module(name)
+        extra = getattr(module, "TEMPLATE_FILTERS", None) if module else None
+        if extra:
+            env.filters.update({k: v for k, v in extra.items() if k not in env.filters})
     return env
+
+
+def _optional_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name or name.startswith(f"{exc.name}."):
+            return None  # the feature is not there yet; a broken import still fails
+        raise
 
 
 # --- collecting and writing --------------------------------------------------------------------
@@ -252,13 +269,8 @@ def default_providers() -> list[Callable[[RenderContext], Iterable[Page | Asset]
     """The ``pages`` functions of the feature modules that exist in this checkout."""
     providers = []
     for name in PROVIDER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # the feature is not there yet; a broken import still fails
-                continue
-            raise
-        provider = getattr(module, "pages", None)
+        module = _optional_module(name)
+        provider = getattr(module, "pages", None) if module else None
         if callable(provider):
             providers.append(provider)
     return providers

@@ -418,7 +418,7 @@ def _languages(entry_file: Path) -> dict[str, int]:
 
 def _warnings(log: str, languages: dict[str, int]) -> list[str]:
     warnings: list[str] = []
-    if "data-pagefind-body" not in log:
+    if "Did not find a data-pagefind-body" in log:
         warnings.append(
             "没有页面带 data-pagefind-body 标记，整页（含导航和页脚）都被索引了"
             "（提示：主题的 partials/content.html 应把正文包在 data-pagefind-body 中）"

@@ -39,7 +39,8 @@
   /* Undo the spacing for display: drop whitespace next to a CJK character (mark tags, held
      as private-use sentinels, do not count). */
   function unspaced(text) {
-    return String(text || "").replace(SPACE_BEFORE_CJK, "$1").replace(SPACE_AFTER_CJK, "$1");
+    return String(text || "").replace(/\u200b/g, "")
+      .replace(SPACE_BEFORE_CJK, "$1").replace(SPACE_AFTER_CJK, "$1");
   }
 
   function plain(text) {

@@ -1,0 +1,199 @@
+"""The search stage without a browser: pinyin keys, CJK spacing, and what Pagefind indexes.
+
+The index is read back from Pagefind's own fragment files (gzip of ``pagefind_dcd`` + JSON, one
+per page), so these tests see exactly the text, filters and metadata a browser would get.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from generator.build import BuildError
+from generator.search import (
+    SearchIndexError,
+    core_name,
+    index_site,
+    pinyin_keys,
+    pinyin_text,
+    spaced_cjk,
+    spaced_html,
+)
+
+# --------------------------------------------------------------------------- pinyin
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("临平街道", ["linpingjiedao", "lpjd", "linping", "lp"]),
+        ("南苑街道", ["nanyuanjiedao", "nyjd", "nanyuan", "ny"]),
+        ("新丰村", ["xinfengcun", "xfc", "xinfeng", "xf"]),
+        ("安平社区", ["anpingshequ", "apsq", "anping", "ap"]),
+    ],
+)
+def test_pinyin_keys_full_and_initials(name: str, expected: list[str]) -> None:
+    assert pinyin_keys(name) == expected
+
+
+def test_pinyin_keys_place_name_readings_and_u_umlaut() -> None:
+    keys = pinyin_keys("朝阳社区")
+    assert {"chaoyang", "zhaoyang", "cy", "zy"} <= set(keys)
+    keys = pinyin_keys("绿城社区")
+    assert {"lvcheng", "lucheng", "lc"} <= set(keys)  # ü typed as v, or as u
+
+
+def test_pinyin_keys_skip_names_without_chinese_and_deduplicate() -> None:
+    assert pinyin_keys("ABC") == []
+    assert pinyin_keys("") == []
+    assert pinyin_keys(["临平街道", "临平街道"]) == pinyin_keys("临平街道")
+    assert pinyin_text(["临平街道", "南苑街道"]).split() == pinyin_keys("临平街道") + pinyin_keys("南苑街道")
+
+
+def test_core_name_keeps_short_names() -> None:
+    assert core_name("临平街道") == "临平"
+    assert core_name("东湖街道") == "东湖"
+    assert core_name("新村") == "新村"  # two characters: the suffix is the name
+    assert core_name("塘栖镇") == "塘栖"
+
+
+# --------------------------------------------------------------------------- spacing
+
+
+def test_spaced_cjk_separates_every_cjk_character_and_keeps_words() -> None:
+    assert spaced_cjk("专职网格员84名").split() == ["专", "职", "网", "格", "员", "84", "名"]
+    assert spaced_cjk("临政法〔2025〕7号").split() == ["临", "政", "法", "〔", "2025", "〕", "7", "号"]
+    assert spaced_cjk("linping lp") == "linping lp"
+
+
+def test_spaced_html_rewrites_text_in_the_body_only() -> None:
+    html = (
+        '<html lang="zh"><nav>导航栏</nav><main data-pagefind-body>'
+        '<h1 title="标题属性">安平社区</h1>'
+        '<span data-pagefind-filter="街道:临平街道"></span><p>网格员</p></main></html>'
+    )
+    out = spaced_html(html)
+    assert "<nav>导航栏</nav>" in out  # before the body: never indexed, left alone
+    assert 'title="标题属性"' in out and 'data-pagefind-filter="街道:临平街道"' in out
+    assert "> 安 平 社 区 <" in out and "> 网 格 员 <" in out
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+PAGE = """<!doctype html>
+<html lang="zh"><head><meta charset="utf-8"><title>{title}</title></head>
+<body>
+<header>页眉导航 共治门户</header>
+<nav><a href="/">首页</a> 侧栏目录</nav>
+<article class="md-content__inner md-typeset"><div data-pagefind-body>
+<h1 id="t">{title}<a class="headerlink" href="#t">¶</a></h1>
+{body}
+<div class="gz-provenance"><p>数据来源：data/x.yaml 第 1 行 · 编辑此数据</p></div>
+<span class="gz-search-meta" hidden data-pagefind-filter="类型:{kind}" data-pagefind-meta="type:{kind}"></span>
+</div></article>
+<footer>页脚版权</footer>
+</body></html>
+"""
+
+
+def _write(site: Path, path: str, title: str, body: str, kind: str) -> None:
+    target = site / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(PAGE.format(title=title, body=body, kind=kind), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def small_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    site = tmp_path_factory.mktemp("search") / "site"
+    _write(
+        site,
+        "communities/anping/index.html",
+        "安平社区",
+        '<p>共 13 个网格，专职网格员 13 名。</p>'
+        '<div class="gz-search-meta" hidden aria-hidden="true">'
+        '<span data-pagefind-filter="街道:临平街道" data-pagefind-meta="street:临平街道"></span>'
+        f'<span data-pagefind-weight="7">{pinyin_text("安平社区")}</span></div>',
+        "社区",
+    )
+    _write(site, "policies/grid/index.html", "网格服务管理办法", "<p>文号：临政法〔2025〕7号。</p>", "政策")
+    (site / "404.html").write_text('<html lang="zh"><body><h1>页面不存在</h1></body></html>', "utf-8")
+    return site
+
+
+def _fragments(bundle: Path) -> dict[str, dict]:
+    pages = {}
+    for path in (bundle / "fragment").iterdir():
+        raw = gzip.decompress(path.read_bytes())
+        assert raw.startswith(b"pagefind_dcd")
+        fragment = json.loads(raw[len(b"pagefind_dcd") :])
+        pages[fragment["url"]] = fragment
+    return pages
+
+
+def _words(text: str) -> str:
+    return text.replace("\u200b", "").replace(" ", "")
+
+
+def test_index_site_indexes_content_only_in_chinese(small_site: Path) -> None:
+    report = index_site(small_site)
+    assert report.pages == 2  # the 404 page has no data-pagefind-body
+    assert report.languages == {"zh": 2}
+    assert report.warnings == []
+    assert report.bundle_dir == small_site / "pagefind"
+    assert (small_site / "pagefind" / "pagefind.js").is_file()
+    assert report.bundle_bytes > 0 and report.bundle_files > 5
+
+    pages = _fragments(small_site / "pagefind")
+    assert set(pages) == {"/communities/anping/", "/policies/grid/"}
+    community = pages["/communities/anping/"]
+    content = _words(community["content"])
+    assert "专职网格员13名" in content
+    assert "anpingshequ" in content and "apsq" in content  # pinyin keys are indexed
+    for boilerplate in ("页眉导航", "侧栏目录", "页脚版权", "数据来源", "编辑此数据", "¶"):
+        assert boilerplate not in content
+    assert _words(community["meta"]["title"]) == "安平社区"
+    assert community["meta"]["street"] == "临平街道"  # attributes keep their exact text
+    assert community["filters"] == {"类型": ["社区"], "街道": ["临平街道"]}
+    assert "临政法〔2025〕7号" in _words(pages["/policies/grid/"]["content"])
+
+
+def test_index_site_each_cjk_character_is_a_word(small_site: Path) -> None:
+    index_site(small_site)
+    community = _fragments(small_site / "pagefind")["/communities/anping/"]
+    words = [w for w in community["content"].replace("\u200b", " ").split() if w]
+    assert all(len(w) == 1 for w in words if "\u4e00" <= w[0] <= "\u9fff")
+
+
+def test_index_site_replaces_the_old_bundle_and_leaves_no_staging(small_site: Path) -> None:
+    stale = small_site / "pagefind" / "stale.txt"
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_text("old", "utf-8")
+    index_site(small_site)
+    assert not stale.exists()
+    leftovers = [p.name for p in small_site.parent.iterdir() if p.name.startswith(".pagefind")]
+    assert leftovers == []
+    assert not (small_site / "pages").exists()
+
+
+def test_index_site_warns_when_no_page_marks_its_content(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text('<html lang="en"><body><p>hello</p></body></html>', "utf-8")
+    report = index_site(site)
+    assert any("data-pagefind-body" in w for w in report.warnings)
+    assert any("未按中文分词" in w and "en" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty"])
+def test_index_site_refuses_a_folder_without_a_site(tmp_path: Path, kind: str) -> None:
+    site = tmp_path / "site"
+    if kind == "empty":
+        site.mkdir()
+    with pytest.raises(SearchIndexError) as caught:
+        index_site(site)
+    assert isinstance(caught.value, BuildError)  # gongzhi build reports it like any stage
+    assert "gongzhi build" in str(caught.value)

@@ -13,6 +13,7 @@ display objects (formatted ``Figure``s with grid-level small counts suppressed) 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from generator.metrics import (
     Period,
 )
 
+DEFAULT_MEMORY_LIMIT = "2500MB"
 CLOSED = "已办结"
 WITHDRAWN = "已撤销"
 SATISFIED_ANSWERS = ("满意", "基本满意")
@@ -244,64 +246,124 @@ def open_cases(con: duckdb.DuckDBPyConnection, case_files: Sequence[Path]) -> No
     con.execute("CREATE OR REPLACE TEMP VIEW cases AS " + " UNION ALL ".join(parts))
 
 
-_TIMES = """
-    SELECT community, grid, channel, category, status, resolved_level, satisfaction,
-           try_cast(reported_at AS TIMESTAMP) AS reported_at,
-           try_cast(accepted_at AS TIMESTAMP) AS accepted_at,
-           try_cast(due_at AS TIMESTAMP) AS due_at,
-           try_cast(closed_at AS TIMESTAMP) AS closed_at
-    FROM cases
+# Stage 0: the case records, read once, with typed time stamps and the street of each community.
+_SLIM = """
+CREATE TEMP TABLE slim AS
+SELECT c.community, c.grid, m.street, c.channel, c.category, c.status, c.resolved_level,
+       nullif(c.satisfaction, '') AS satisfaction,
+       try_cast(c.reported_at AS TIMESTAMP) AS reported_at,
+       try_cast(c.accepted_at AS TIMESTAMP) AS accepted_at,
+       try_cast(c.due_at AS TIMESTAMP) AS due_at,
+       try_cast(c.closed_at AS TIMESTAMP) AS closed_at
+FROM cases c LEFT JOIN community_streets m USING (community)
 """
 
-_AS_OF = f"""
-    SELECT greatest(max(reported_at), max(accepted_at), max(closed_at)) FROM ({_TIMES})
+_AS_OF = "SELECT greatest(max(reported_at), max(accepted_at), max(closed_at)) FROM slim"
+
+# Every case in two roles: intake (anchored on the report time) and closure (anchored on the
+# due date; see metrics.CLOSURE_COHORT), each with the quarter and year of its anchor.
+_KEYED = f"""
+    SELECT s.*, r.role, year(r.anchor) * 10 + quarter(r.anchor) AS qkey, year(r.anchor) AS ykey,
+           r.role = 'closure' AND s.status = '{CLOSED}' AS is_closed
+    FROM slim s, LATERAL (
+        SELECT 'intake' AS role, s.reported_at AS anchor
+        UNION ALL
+        SELECT 'closure', coalesce(s.due_at, s.closed_at)
+        WHERE s.status IS DISTINCT FROM '{WITHDRAWN}'
+          AND coalesce(s.due_at, s.closed_at) IS NOT NULL
+          AND (s.status = '{CLOSED}' OR coalesce(s.due_at, s.closed_at) <= $as_of)
+    ) r
+    WHERE r.anchor IS NOT NULL
 """
 
-_GROUPS = ", ".join(
-    f"({period}{', ' + units if units else ''})"
-    for period in ("qkey", "ykey")
-    for units in ("street, community, grid", "street, community", "street", "")
-)
-
-_STATS = f"""
-WITH base AS (
-    SELECT t.*, m.street FROM ({_TIMES}) t LEFT JOIN community_streets m USING (community)
-),
-roles AS (
-    SELECT b.*, r.role,
-           CASE WHEN r.role = 'intake' THEN b.reported_at ELSE coalesce(b.due_at, b.closed_at) END AS anchor
-    FROM base b CROSS JOIN (VALUES ('intake'), ('closure')) r(role)
-    WHERE r.role = 'intake'
-       OR (b.status IS DISTINCT FROM '{WITHDRAWN}'
-           AND coalesce(b.due_at, b.closed_at) IS NOT NULL
-           AND (b.status = '{CLOSED}' OR coalesce(b.due_at, b.closed_at) <= $as_of))
-),
-keyed AS (
-    SELECT *, year(anchor) * 10 + quarter(anchor) AS qkey, year(anchor) AS ykey,
-           role = 'closure' AND status = '{CLOSED}' AS is_closed
-    FROM roles WHERE anchor IS NOT NULL
-)
-SELECT
-    GROUPING(qkey) AS by_year, GROUPING(street) AS no_street, GROUPING(community) AS no_community,
-    GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
+# Stage 1: additive counts at the finest level (grid × quarter), one pass.
+_FINE = f"""
+CREATE TEMP TABLE fine AS
+SELECT qkey, qkey // 10 AS ykey, street, community, grid,
     count(*) FILTER (WHERE role = 'intake') AS received,
     count(accepted_at) FILTER (WHERE role = 'intake') AS accepted,
     count(*) FILTER (WHERE role = 'intake' AND status = '{WITHDRAWN}') AS withdrawn,
-    histogram(channel) FILTER (WHERE role = 'intake' AND channel IS NOT NULL) AS channels,
-    histogram(category) FILTER (WHERE role = 'intake' AND category IS NOT NULL) AS categories,
     count(*) FILTER (WHERE role = 'closure') AS due,
     count(*) FILTER (WHERE is_closed) AS closed,
     count(*) FILTER (WHERE is_closed AND (due_at IS NULL OR closed_at <= due_at)) AS closed_on_time,
-    avg(epoch(closed_at - reported_at) / 86400.0) FILTER (WHERE is_closed) AS handling_mean,
-    median(epoch(closed_at - reported_at) / 86400.0) FILTER (WHERE is_closed) AS handling_median,
+    sum(epoch(closed_at - reported_at) / 86400.0) FILTER (WHERE is_closed) AS handling_sum,
+    count(closed_at) FILTER (WHERE is_closed AND reported_at IS NOT NULL) AS handling_n,
     count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[0]}') AS at_grid,
     count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[1]}') AS at_community,
     count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[2]}') AS at_street,
     count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[3]}') AS at_district,
-    count(*) FILTER (WHERE is_closed AND satisfaction IS NOT NULL AND satisfaction <> '') AS answered,
+    count(*) FILTER (WHERE is_closed AND satisfaction IS NOT NULL) AS answered,
     count(*) FILTER (WHERE is_closed AND satisfaction IN {SATISFIED_ANSWERS}) AS satisfied
-FROM keyed
-GROUP BY GROUPING SETS ({_GROUPS})
+FROM ({_KEYED})
+GROUP BY qkey, street, community, grid
+"""
+
+# Channel and category counts of reported cases, per community × quarter (shares are shown
+# down to the community; grids are too small to show them without disclosing cases).
+_SPLITS = """
+CREATE TEMP TABLE splits AS
+SELECT qkey, ykey, street, community, channel, category, count(*) AS n
+FROM (SELECT *, year(reported_at) * 10 + quarter(reported_at) AS qkey, year(reported_at) AS ykey
+      FROM slim WHERE reported_at IS NOT NULL)
+GROUP BY GROUPING SETS ((qkey, ykey, street, community, channel), (qkey, ykey, street, community, category))
+"""
+
+
+def _sets(units: tuple[str, ...]) -> str:
+    return ", ".join(
+        f"({period}{', ' + ', '.join(units[:n]) if n else ''})"
+        for period in ("qkey", "ykey")
+        for n in range(len(units), -1, -1)
+    )
+
+
+_GROUPS = _sets(("street", "community", "grid"))
+_FLAGS = "GROUPING(qkey) AS by_year, GROUPING(street) AS no_street, GROUPING(community) AS no_community"
+_KEY = ("by_year", "no_street", "no_community", "no_grid", "qkey", "ykey", "street", "community", "grid")
+
+# Stage 2: roll the fine table up to every level and period; medians (not additive) from the
+# durations of the closed cases; channel/category maps; all joined on the grouping key.
+_STATS = f"""
+WITH counts AS (
+    SELECT {_FLAGS}, GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
+        sum(received)::BIGINT AS received, sum(accepted)::BIGINT AS accepted,
+        sum(withdrawn)::BIGINT AS withdrawn, sum(due)::BIGINT AS due, sum(closed)::BIGINT AS closed,
+        sum(closed_on_time)::BIGINT AS closed_on_time,
+        sum(handling_sum) / nullif(sum(handling_n), 0) AS handling_mean,
+        sum(at_grid)::BIGINT AS at_grid, sum(at_community)::BIGINT AS at_community,
+        sum(at_street)::BIGINT AS at_street, sum(at_district)::BIGINT AS at_district,
+        sum(answered)::BIGINT AS answered, sum(satisfied)::BIGINT AS satisfied
+    FROM fine GROUP BY GROUPING SETS ({_GROUPS})
+),
+medians AS (
+    SELECT {_FLAGS}, GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
+        median(epoch(closed_at - reported_at) / 86400.0) AS handling_median
+    FROM (SELECT *, year(anchor) * 10 + quarter(anchor) AS qkey, year(anchor) AS ykey FROM (
+          SELECT *, coalesce(due_at, closed_at) AS anchor FROM slim WHERE status = '{CLOSED}'))
+    WHERE anchor IS NOT NULL
+    GROUP BY GROUPING SETS ({_GROUPS})
+),
+split_sums AS (
+    SELECT {_FLAGS}, 1 AS no_grid, qkey, ykey, street, community, NULL::VARCHAR AS grid,
+        channel, category, sum(n)::BIGINT AS n
+    FROM splits
+    GROUP BY GROUPING SETS ({_sets(("street", "community")).replace(")", ", channel, category)").replace("(", "(")})
+),
+maps AS (
+    SELECT {", ".join(_KEY)},
+        map(list(channel ORDER BY channel) FILTER (WHERE channel IS NOT NULL),
+            list(n ORDER BY channel) FILTER (WHERE channel IS NOT NULL)) AS channels,
+        map(list(category ORDER BY category) FILTER (WHERE category IS NOT NULL),
+            list(n ORDER BY category) FILTER (WHERE category IS NOT NULL)) AS categories
+    FROM split_sums GROUP BY ALL
+)
+SELECT c.by_year, c.no_street, c.no_community, c.no_grid, c.qkey, c.ykey, c.street, c.community, c.grid,
+    c.received, c.accepted, c.withdrawn, mp.channels, mp.categories, c.due, c.closed, c.closed_on_time,
+    c.handling_mean, md.handling_median, c.at_grid, c.at_community, c.at_street, c.at_district,
+    c.answered, c.satisfied
+FROM counts c
+LEFT JOIN medians md ON {" AND ".join(f"c.{k} IS NOT DISTINCT FROM md.{k}" for k in _KEY)}
+LEFT JOIN maps mp ON {" AND ".join(f"c.{k} IS NOT DISTINCT FROM mp.{k}" for k in _KEY)}
 """
 
 
@@ -319,7 +381,7 @@ def compute_stats(
     threads: int | None = None,
     memory_limit: str | None = None,
 ) -> SiteStats:
-    """Compute every KPI for every period and level in one pass over the case files.
+    """Compute every KPI for every period and level: one read of the case files, then rollups.
 
     ``community_streets`` maps community id → street id (from the dataset). ``as_of`` is the
     cut-off time for "overdue"; by default the latest time stamp found in the case records.
@@ -329,17 +391,22 @@ def compute_stats(
     try:
         if threads:
             con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            con.execute(f"SET memory_limit = '{memory_limit}'")
+        # Big tiers stay within a few GB: DuckDB spills its temporary tables and hash
+        # aggregates to disk beyond this limit instead of growing.
+        con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
+        con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/gongzhi-duckdb'")
         con.execute("SET preserve_insertion_order = false")
         open_cases(con, case_files)
         con.execute("CREATE TEMP TABLE community_streets (community VARCHAR PRIMARY KEY, street VARCHAR)")
         if community_streets:
             con.executemany("INSERT INTO community_streets VALUES (?, ?)", list(community_streets.items()))
         try:
+            con.execute(_SLIM)
             if as_of is None:
                 as_of = con.execute(_AS_OF).fetchone()[0]
-            rows = con.execute(_STATS, {"as_of": as_of or dt.datetime.max}).fetchall()
+            con.execute(_FINE, {"as_of": as_of or dt.datetime.max})
+            con.execute(_SPLITS)
+            rows = con.execute(_STATS).fetchall()
         except duckdb.Error as exc:
             raise StatsError(f"读取事件记录失败：{_first_line(exc)}") from exc
     finally:

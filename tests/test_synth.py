@@ -189,3 +189,15 @@ def test_quarters():
 )
 def test_scalars_round_trip_through_yaml(value):
     assert yaml.safe_load(f"key: {scalar(value)}\n")["key"] == value
+
+
+def test_bytes_do_not_depend_on_thread_count(tmp_path):
+    from generator.synth import GridWeight, write_cases
+
+    grids = [GridWeight(f"c{i // 4}-{i % 4:02d}", f"c{i // 4}", 100.0 + i) for i in range(40)]
+    quarters = quarter_range("2026-Q2", "2026-Q3")
+    one = write_cases(tmp_path / "one", grids, quarters, 4_000, 3, threads=1)
+    three = write_cases(tmp_path / "three", grids, quarters, 4_000, 3, threads=3)
+    for a, b in zip(one.files, three.files, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+    assert one.rows == three.rows == 4_000

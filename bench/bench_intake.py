@@ -95,7 +95,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="表单回收服务基准测试（仅限本机回环地址）")
     parser.add_argument("--clients", type=int, default=200, help="并发客户端数（默认 200）")
     parser.add_argument("--seconds", type=float, default=20.0, help="持续时间（默认 20 秒）")
-    parser.add_argument("--warmup", type=float, default=2.0, help="预热时间，不计入结果（默认 2 秒）")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="预热时间，不计入结果（默认 2 秒）"
+    )
     parser.add_argument("--json", type=Path, help="把结果另存为 JSON")
     args = parser.parse_args()
 
@@ -106,21 +108,53 @@ def main() -> int:
         db = Path(tmp) / "intake.sqlite3"
         port = free_port()
         command = [
-            sys.executable, "-m", "generator.cli", "intake", "serve", "--db", str(db),
-            "--data", str(data.parent), "--port", str(port), "--site-url", "http://127.0.0.1:8000/",
-            "--rate-limit", "100000000", "--burst", "100000000", "--no-access-log",
-            "--max-connections", str(args.clients * 2 + 100),
+            sys.executable,
+            "-m",
+            "generator.cli",
+            "intake",
+            "serve",
+            "--db",
+            str(db),
+            "--data",
+            str(data.parent),
+            "--port",
+            str(port),
+            "--site-url",
+            "http://127.0.0.1:8000/",
+            "--rate-limit",
+            "100000000",
+            "--burst",
+            "100000000",
+            "--no-access-log",
+            "--max-connections",
+            str(args.clients * 2 + 100),
         ]
-        server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            command, cwd=ROOT, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
         try:
             wait_healthy(port, server)
             asyncio.run(
-                run_load("127.0.0.1", port, "/f/bench", payload, duration=args.warmup, concurrency=args.clients)
+                run_load(
+                    "127.0.0.1",
+                    port,
+                    "/f/bench",
+                    payload,
+                    duration=args.warmup,
+                    concurrency=args.clients,
+                )
             )
             cpu_before = cpu_seconds(server.pid)
             load_before = os.getloadavg()[0]
             result = asyncio.run(
-                run_load("127.0.0.1", port, "/f/bench", payload, duration=args.seconds, concurrency=args.clients)
+                run_load(
+                    "127.0.0.1",
+                    port,
+                    "/f/bench",
+                    payload,
+                    duration=args.seconds,
+                    concurrency=args.clients,
+                )
             )
             server_cpu = cpu_seconds(server.pid) - cpu_before
         finally:
@@ -141,7 +175,8 @@ def main() -> int:
         "statuses": {str(k): v for k, v in statuses.items()},
         "submissions_per_second": round(ok / result.elapsed, 1),
         "latency_ms": {
-            p: round(result.latency_percentile(float(p)) * 1000, 1) for p in ("50", "90", "99", "99.9")
+            p: round(result.latency_percentile(float(p)) * 1000, 1)
+            for p in ("50", "90", "99", "99.9")
         },
         "server_cpu_ms_per_submission": round(server_cpu / max(ok, 1) * 1000, 3),
         "load_average_at_start": round(load_before, 2),
@@ -149,12 +184,18 @@ def main() -> int:
         "integrity_check": integrity,
     }
     print(f"机器：{figures['machine']}")
-    print(f"并发客户端 {args.clients}，持续 {figures['seconds']} 秒，请求 {figures['requests']} 次，状态 {figures['statuses']}")
+    print(
+        f"并发客户端 {args.clients}，持续 {figures['seconds']} 秒，请求 {figures['requests']} 次，状态 {figures['statuses']}"
+    )
     print(f"持续吞吐：{figures['submissions_per_second']} 条/秒")
     lat = figures["latency_ms"]
     print(f"延迟（毫秒）：p50 {lat['50']}，p90 {lat['90']}，p99 {lat['99']}，p99.9 {lat['99.9']}")
-    print(f"服务进程每条提交耗 CPU {figures['server_cpu_ms_per_submission']} 毫秒（与机器上其他负载无关的成本）")
-    print(f"开始时系统负载 {figures['load_average_at_start']}（其他进程也在用 CPU 时，吞吐会相应降低）")
+    print(
+        f"服务进程每条提交耗 CPU {figures['server_cpu_ms_per_submission']} 毫秒（与机器上其他负载无关的成本）"
+    )
+    print(
+        f"开始时系统负载 {figures['load_average_at_start']}（其他进程也在用 CPU 时，吞吐会相应降低）"
+    )
     print(f"数据库行数（含预热）{stored}，完整性检查 {integrity}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,10 @@
 """``gongzhi intake``: run the form intake service and manage what it holds.
 
-    gongzhi intake serve [--db PATH] [--host 127.0.0.1] [--port N] [--data DIR] [--site-url URL]
-    gongzhi intake export FORM_ID --out FILE.csv [--db PATH]
-    gongzhi intake purge [--db PATH] [--dry-run]
-    gongzhi intake token create --name NAME | revoke ID | list
-    gongzhi intake audit [--limit N]
+gongzhi intake serve [--db PATH] [--host 127.0.0.1] [--port N] [--data DIR] [--site-url URL]
+gongzhi intake export FORM_ID --out FILE.csv [--db PATH]
+gongzhi intake purge [--db PATH] [--dry-run]
+gongzhi intake token create --name NAME | revoke ID | list
+gongzhi intake audit [--limit N]
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ DEV_SITE_URL = "http://127.0.0.1:8000/"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     intake = subparsers.add_parser(
-        "intake", help="表单回收服务：接收提交、导出、按期删除",
+        "intake",
+        help="表单回收服务：接收提交、导出、按期删除",
         description="表单回收服务：接收门户网站参与表单的提交（SQLite 存储），供工作人员导出，按保存期限删除。",
     )
     commands = intake.add_subparsers(dest="intake_command", metavar="子命令")
@@ -35,43 +36,107 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     def db_option(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--db", type=Path, default=Path(os.environ.get("GONGZHI_INTAKE_DB", DEFAULT_DB)),
+            "--db",
+            type=Path,
+            default=Path(os.environ.get("GONGZHI_INTAKE_DB", DEFAULT_DB)),
             help=f"SQLite 数据库文件（默认 $GONGZHI_INTAKE_DB 或 {DEFAULT_DB}）",
         )
 
     def data_option(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--data", type=Path, default=Path("data"), help="数据文件夹（默认 data，表单定义在 data/forms/）")
+        parser.add_argument(
+            "--data",
+            type=Path,
+            default=Path("data"),
+            help="数据文件夹（默认 data，表单定义在 data/forms/）",
+        )
 
-    serve = commands.add_parser("serve", help="启动回收服务", description="启动表单回收服务（uvicorn，单进程，SQLite WAL）。")
+    serve = commands.add_parser(
+        "serve",
+        help="启动回收服务",
+        description="启动表单回收服务（uvicorn，单进程，SQLite WAL）。",
+    )
     db_option(serve)
     data_option(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1；对外请经 nginx 反向代理）")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"端口（默认 {DEFAULT_PORT}）")
-    serve.add_argument("--site-url", help="门户网站地址：感谢页面和允许的来源（默认取 mkdocs.yml 的 site_url）")
-    serve.add_argument("--allow-origin", action="append", default=[], metavar="URL", help="另外允许的来源（可重复）")
-    serve.add_argument("--trusted-proxy", action="append", default=[], metavar="IP/网段", help="可信反向代理；只信任它转发的 X-Forwarded-For（可重复）")
-    serve.add_argument("--max-body-kb", type=int, default=64, help="单次提交大小上限，KB（默认 64）")
-    serve.add_argument("--rate-limit", type=float, default=30.0, metavar="每分钟", help="每个来源地址每分钟可提交次数（默认 30）")
-    serve.add_argument("--burst", type=int, default=30, help="短时间内可连续提交的次数（默认 30：同一 Wi-Fi 的会场）")
-    serve.add_argument("--max-connections", type=int, default=1000, help="同时处理的连接上限，超出即答 503（默认 1000）")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1；对外请经 nginx 反向代理）"
+    )
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"端口（默认 {DEFAULT_PORT}）"
+    )
+    serve.add_argument(
+        "--site-url", help="门户网站地址：感谢页面和允许的来源（默认取 mkdocs.yml 的 site_url）"
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="另外允许的来源（可重复）",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="IP/网段",
+        help="可信反向代理；只信任它转发的 X-Forwarded-For（可重复）",
+    )
+    serve.add_argument(
+        "--max-body-kb", type=int, default=64, help="单次提交大小上限，KB（默认 64）"
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=float,
+        default=30.0,
+        metavar="每分钟",
+        help="每个来源地址每分钟可提交次数（默认 30）",
+    )
+    serve.add_argument(
+        "--burst",
+        type=int,
+        default=30,
+        help="短时间内可连续提交的次数（默认 30：同一 Wi-Fi 的会场）",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        help="同时处理的连接上限，超出即答 503（默认 1000）",
+    )
     serve.add_argument("--no-access-log", action="store_true", help="不记录访问日志")
     serve.set_defaults(handler=_serve)
 
-    export = commands.add_parser("export", help="导出一个表单的提交（CSV）", description="导出一个表单的全部提交，即 gongzhi forms ingest 读取的 CSV；写入审计日志。")
+    export = commands.add_parser(
+        "export",
+        help="导出一个表单的提交（CSV）",
+        description="导出一个表单的全部提交，即 gongzhi forms ingest 读取的 CSV；写入审计日志。",
+    )
     export.add_argument("form_id", metavar="FORM_ID")
     export.add_argument("--out", type=Path, required=True, help="输出 CSV 文件")
     db_option(export)
     data_option(export)
     export.set_defaults(handler=_export)
 
-    purge = commands.add_parser("purge", help="删除超过保存期限的提交", description="按每个表单声明的保存期限（privacy.retention_days）删除过期提交；写入审计日志。")
+    purge = commands.add_parser(
+        "purge",
+        help="删除超过保存期限的提交",
+        description="按每个表单声明的保存期限（privacy.retention_days）删除过期提交；写入审计日志。",
+    )
     db_option(purge)
     data_option(purge)
     purge.add_argument("--dry-run", action="store_true", help="只统计将删除多少，不删除")
-    purge.add_argument("--forget-unknown", type=int, metavar="天", help="已不存在的表单的提交，保存超过这么多天也删除")
+    purge.add_argument(
+        "--forget-unknown",
+        type=int,
+        metavar="天",
+        help="已不存在的表单的提交，保存超过这么多天也删除",
+    )
     purge.set_defaults(handler=_purge)
 
-    token = commands.add_parser("token", help="工作人员凭证（HTTP 导出用）", description="管理工作人员凭证。凭证只显示一次，数据库只保存其加盐散列。")
+    token = commands.add_parser(
+        "token",
+        help="工作人员凭证（HTTP 导出用）",
+        description="管理工作人员凭证。凭证只显示一次，数据库只保存其加盐散列。",
+    )
     token_commands = token.add_subparsers(dest="token_command", metavar="操作")
     token.set_defaults(handler=lambda args: _help(token))
     create = token_commands.add_parser("create", help="新建凭证")
@@ -86,7 +151,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     db_option(listing)
     listing.set_defaults(handler=_token_list)
 
-    audit = commands.add_parser("audit", help="查看审计日志", description="查看导出、删除和凭证操作的审计日志（最新在前）。")
+    audit = commands.add_parser(
+        "audit", help="查看审计日志", description="查看导出、删除和凭证操作的审计日志（最新在前）。"
+    )
     db_option(audit)
     audit.add_argument("--limit", type=int, default=50, help="显示条数（默认 50）")
     audit.set_defaults(handler=_audit)
@@ -164,9 +231,14 @@ def _serve(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_CANNOT_RUN
     settings = IntakeSettings(
-        db=args.db, forms=forms, site_url=site_url, extra_origins=args.allow_origin,
-        trusted_proxies=proxies, max_body_bytes=args.max_body_kb * 1024,
-        rate_per_minute=args.rate_limit, burst=args.burst,
+        db=args.db,
+        forms=forms,
+        site_url=site_url,
+        extra_origins=args.allow_origin,
+        trusted_proxies=proxies,
+        max_body_bytes=args.max_body_kb * 1024,
+        rate_per_minute=args.rate_limit,
+        burst=args.burst,
     )
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -175,17 +247,23 @@ def _serve(args: argparse.Namespace) -> int:
         sock.bind((args.host, args.port))
     except OSError as exc:
         sock.close()
-        _err(f"无法监听 {args.host}:{args.port}：{exc.strerror or exc}（提示：端口可能已被占用，用 --port 换一个）")
+        _err(
+            f"无法监听 {args.host}:{args.port}：{exc.strerror or exc}（提示：端口可能已被占用，用 --port 换一个）"
+        )
         return EXIT_CANNOT_RUN
     sock.set_inheritable(True)
     server = build_server(
-        settings, args.host, args.port, access_log=not args.no_access_log,
+        settings,
+        args.host,
+        args.port,
+        access_log=not args.no_access_log,
         limit_concurrency=args.max_connections,
     )
     print(
         f"表单回收服务：http://{args.host}:{args.port}/（{len(forms)} 个表单，数据库 {args.db}，"
         f"门户 {site_url}）。按 Ctrl+C 停止。",
-        file=sys.stderr, flush=True,
+        file=sys.stderr,
+        flush=True,
     )
     server.run(sockets=[sock])
     return EXIT_OK if server.started else EXIT_CANNOT_RUN
@@ -237,7 +315,10 @@ def _purge(args: argparse.Namespace) -> int:
         conn = connect(args.db)
         try:
             report = purge(
-                conn, forms, _actor(), dry_run=args.dry_run,
+                conn,
+                forms,
+                _actor(),
+                dry_run=args.dry_run,
                 unknown_retention_days=args.forget_unknown,
             )
         finally:
@@ -250,8 +331,12 @@ def _purge(args: argparse.Namespace) -> int:
         if item.deleted or args.dry_run:
             print(f"{item.form_id}：{verb} {item.deleted} 条（保存期限 {item.retention_days} 天）")
     for form_id, kept in sorted(report.unknown.items()):
-        _err(f"警告：表单“{form_id}”已不在 data/forms/ 中，其 {kept} 条提交未删除（提示：确认后用 --forget-unknown 天数 删除）")
-    print(f"合计{verb} {report.deleted} 条。" + ("（试运行，未删除任何数据）" if args.dry_run else ""))
+        _err(
+            f"警告：表单“{form_id}”已不在 data/forms/ 中，其 {kept} 条提交未删除（提示：确认后用 --forget-unknown 天数 删除）"
+        )
+    print(
+        f"合计{verb} {report.deleted} 条。" + ("（试运行，未删除任何数据）" if args.dry_run else "")
+    )
     return EXIT_OK
 
 
@@ -343,7 +428,12 @@ def _audit(args: argparse.Namespace) -> int:
     except (StorageError, sqlite3.Error) as exc:
         _err(str(exc))
         return EXIT_CANNOT_RUN
-    names = {"export": "导出", "purge": "删除", "token-create": "新建凭证", "token-revoke": "吊销凭证"}
+    names = {
+        "export": "导出",
+        "purge": "删除",
+        "token-create": "新建凭证",
+        "token-revoke": "吊销凭证",
+    }
     for entry in entries:
         what = names.get(entry.action, entry.action)
         form = f" 表单 {entry.form_id}" if entry.form_id else ""

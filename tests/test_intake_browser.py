@@ -24,8 +24,12 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -58,16 +62,24 @@ def setup(tmp_path: Path):
     portal = f"http://127.0.0.1:{portal_port}/"
     write_forms(tmp_path / "data")
     server = Server(
-        tmp_path / "data", tmp_path / "intake.sqlite3", tmp_path / "server.log",
-        "--rate-limit", "1000", "--burst", "1000", site_url=portal,
+        tmp_path / "data",
+        tmp_path / "intake.sqlite3",
+        tmp_path / "server.log",
+        "--rate-limit",
+        "1000",
+        "--burst",
+        "1000",
+        site_url=portal,
     ).start()
     site = tmp_path / "site"
     (site / "forms" / "t-open" / "thanks").mkdir(parents=True)
     (site / "forms" / "t-open" / "index.html").write_text(
-        portal_form(f"http://127.0.0.1:{server.port}/f/t-open", f"{portal}forms/t-open/thanks/"), "utf-8"
+        portal_form(f"http://127.0.0.1:{server.port}/f/t-open", f"{portal}forms/t-open/thanks/"),
+        "utf-8",
     )
     (site / "forms" / "t-open" / "thanks" / "index.html").write_text(
-        '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>提交成功</title><h1>提交成功</h1></html>', "utf-8"
+        '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>提交成功</title><h1>提交成功</h1></html>',
+        "utf-8",
     )
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", portal_port), handler)

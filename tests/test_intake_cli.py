@@ -43,17 +43,25 @@ def forms_by_id(data_dir: Path) -> dict:
 TRICKY = [
     {"body": '=HYPERLINK("http://evil.example","点我")', "nickname": "@张三", "budget": "-20"},
     {"body": "+86 的号码写在这里", "nickname": "-李四", "budget": "+5"},
-    {"body": "含逗号,引号\"和\n换行的意见", "nickname": "王五", "tags": ["停车"]},
+    {"body": '含逗号,引号"和\n换行的意见', "nickname": "王五", "tags": ["停车"]},
     {"body": "\t以制表符开头的内容", "nickname": "赵六", "tags": []},
     {"body": "普通的意见内容", "nickname": "钱七", "score": "1"},
-    {"body": "名字刚好十个字", "nickname": "=一二三四五六七八九"},  # at max_length before the apostrophe
+    {
+        "body": "名字刚好十个字",
+        "nickname": "=一二三四五六七八九",
+    },  # at max_length before the apostrophe
 ]
 
 
 def test_export_is_what_ingest_reads(data_dir: Path, tmp_path: Path):
     server = Server(
-        data_dir, tmp_path / "intake.sqlite3", tmp_path / "server.log",
-        "--rate-limit", "100000", "--burst", "100000",
+        data_dir,
+        tmp_path / "intake.sqlite3",
+        tmp_path / "server.log",
+        "--rate-limit",
+        "100000",
+        "--burst",
+        "100000",
     ).start()
     try:
         receipts = []
@@ -64,7 +72,17 @@ def test_export_is_what_ingest_reads(data_dir: Path, tmp_path: Path):
     finally:
         server.stop()
     out = tmp_path / "out" / "t-open.csv"
-    result = run_cli("intake", "export", "t-open", "--out", str(out), "--db", str(server.db), "--data", str(data_dir))
+    result = run_cli(
+        "intake",
+        "export",
+        "t-open",
+        "--out",
+        str(out),
+        "--db",
+        str(server.db),
+        "--data",
+        str(data_dir),
+    )
     assert result.returncode == 0, result.stderr
     assert f"{len(TRICKY)} 条" in result.stdout
 
@@ -87,7 +105,9 @@ def test_export_is_what_ingest_reads(data_dir: Path, tmp_path: Path):
     assert "-20" in cells and "+5" in cells  # numbers stay numbers
     assert not any(cell.startswith(("=", "@")) for cell in cells)
     assert by_id[receipts[3]]["body"] == "以制表符开头的内容"  # trimmed by the shared rules
-    assert by_id[receipts[2]]["body"] == TRICKY[2]["body"] and by_id[receipts[2]]["tags"] == ["停车"]
+    assert by_id[receipts[2]]["body"] == TRICKY[2]["body"] and by_id[receipts[2]]["tags"] == [
+        "停车"
+    ]
     assert by_id[receipts[0]]["tags"] == ["停车", "绿化"]
     stamp = dt.datetime.fromisoformat(by_id[receipts[4]]["submitted_at"])
     assert stamp.utcoffset() == dt.timedelta(hours=8)  # China time, as staff read it
@@ -100,7 +120,9 @@ def test_export_is_what_ingest_reads(data_dir: Path, tmp_path: Path):
     for path in (data_dir / "forms").glob("*.yaml"):
         shutil.copy(path, sample / "forms" / path.name)
     results = tmp_path / "results.json"
-    ingest = run_cli("forms", "ingest", "t-open", str(out), "--data", str(sample), "--out", str(results))
+    ingest = run_cli(
+        "forms", "ingest", "t-open", str(out), "--data", str(sample), "--out", str(results)
+    )
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
     assert json.loads(results.read_text("utf-8"))["n"] == len(TRICKY)
 
@@ -113,9 +135,33 @@ def test_export_is_what_ingest_reads(data_dir: Path, tmp_path: Path):
 def test_export_of_unknown_form_or_missing_database_says_why(data_dir: Path, tmp_path: Path):
     db = tmp_path / "intake.sqlite3"
     initialise(db)
-    unknown = run_cli("intake", "export", "nope", "--out", str(tmp_path / "x.csv"), "--db", str(db), "--data", str(data_dir))
-    assert unknown.returncode == 1 and "没有编号为“nope”的表单" in unknown.stderr and "t-open" in unknown.stderr
-    missing = run_cli("intake", "export", "t-open", "--out", str(tmp_path / "x.csv"), "--db", str(tmp_path / "none.sqlite3"), "--data", str(data_dir))
+    unknown = run_cli(
+        "intake",
+        "export",
+        "nope",
+        "--out",
+        str(tmp_path / "x.csv"),
+        "--db",
+        str(db),
+        "--data",
+        str(data_dir),
+    )
+    assert (
+        unknown.returncode == 1
+        and "没有编号为“nope”的表单" in unknown.stderr
+        and "t-open" in unknown.stderr
+    )
+    missing = run_cli(
+        "intake",
+        "export",
+        "t-open",
+        "--out",
+        str(tmp_path / "x.csv"),
+        "--db",
+        str(tmp_path / "none.sqlite3"),
+        "--data",
+        str(data_dir),
+    )
     assert missing.returncode == 2 and "找不到数据库" in missing.stderr
     assert "Traceback" not in unknown.stderr + missing.stderr
 
@@ -131,7 +177,9 @@ def test_purge_deletes_after_each_forms_retention(data_dir: Path, tmp_path: Path
     ages = {"t-open": [1, 29, 31, 400], "t-short": [1, 6, 8], "t-gone": [500]}  # days ago
     for form_id, days in ages.items():
         for age in days:
-            insert_submission(conn, form_id, {"body": f"{form_id}-{age}"}, None, now - dt.timedelta(days=age))
+            insert_submission(
+                conn, form_id, {"body": f"{form_id}-{age}"}, None, now - dt.timedelta(days=age)
+            )
     conn.close()
 
     dry = run_cli("intake", "purge", "--dry-run", "--db", str(db), "--data", str(data_dir))
@@ -145,12 +193,16 @@ def test_purge_deletes_after_each_forms_retention(data_dir: Path, tmp_path: Path
     assert real.returncode == 0 and "合计已删除 3 条" in real.stdout
     assert _bodies(db) == {"t-open-1", "t-open-29", "t-short-1", "t-short-6", "t-gone-500"}
 
-    forget = run_cli("intake", "purge", "--forget-unknown", "365", "--db", str(db), "--data", str(data_dir))
+    forget = run_cli(
+        "intake", "purge", "--forget-unknown", "365", "--db", str(db), "--data", str(data_dir)
+    )
     assert forget.returncode == 0
     assert "t-gone-500" not in _bodies(db)
 
     conn = sqlite3.connect(db)
-    audit = conn.execute("SELECT form_id, row_count FROM audit_log WHERE action = 'purge' ORDER BY id").fetchall()
+    audit = conn.execute(
+        "SELECT form_id, row_count FROM audit_log WHERE action = 'purge' ORDER BY id"
+    ).fetchall()
     assert audit == [("t-open", 2), ("t-short", 1), ("t-gone", 1)]
     assert conn.execute("PRAGMA secure_delete").fetchone() is not None
     conn.close()
@@ -165,14 +217,21 @@ def test_purged_answers_do_not_linger_in_the_database_file(data_dir: Path, tmp_p
     insert_submission(conn, "t-open", {"body": secret}, None, old)
     conn.close()
     assert run_cli("intake", "purge", "--db", str(db), "--data", str(data_dir)).returncode == 0
-    data = db.read_bytes() + (db.with_name(db.name + "-wal").read_bytes() if db.with_name(db.name + "-wal").exists() else b"")
+    data = db.read_bytes() + (
+        db.with_name(db.name + "-wal").read_bytes()
+        if db.with_name(db.name + "-wal").exists()
+        else b""
+    )
     assert secret.encode("utf-8") not in data
 
 
 def _bodies(db: Path) -> set[str]:
     conn = sqlite3.connect(db)
     try:
-        return {row[0] for row in conn.execute("SELECT json_extract(answers, '$.body') FROM submissions")}
+        return {
+            row[0]
+            for row in conn.execute("SELECT json_extract(answers, '$.body') FROM submissions")
+        }
     finally:
         conn.close()
 
@@ -199,11 +258,33 @@ def test_serve_refuses_a_busy_port_and_broken_forms_in_chinese(data_dir: Path, t
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("intake", "serve", "--port", str(port), "--db", str(tmp_path / "a.sqlite3"), "--data", str(data_dir))
+        result = run_cli(
+            "intake",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "a.sqlite3"),
+            "--data",
+            str(data_dir),
+        )
     assert result.returncode == 2 and "无法监听" in result.stderr
     (data_dir / "forms" / "t-open.yaml").write_text("id: t-open\ntitle: [坏\n", "utf-8")
-    broken = run_cli("intake", "serve", "--port", "1", "--db", str(tmp_path / "a.sqlite3"), "--data", str(data_dir))
-    assert broken.returncode == 1 and "表单定义未通过校验" in broken.stderr and "t-open.yaml" in broken.stderr
+    broken = run_cli(
+        "intake",
+        "serve",
+        "--port",
+        "1",
+        "--db",
+        str(tmp_path / "a.sqlite3"),
+        "--data",
+        str(data_dir),
+    )
+    assert (
+        broken.returncode == 1
+        and "表单定义未通过校验" in broken.stderr
+        and "t-open.yaml" in broken.stderr
+    )
     bad_proxy = run_cli("intake", "serve", "--trusted-proxy", "nginx", "--data", str(data_dir))
     assert bad_proxy.returncode == 2 and "不是有效的 IP 地址" in bad_proxy.stderr
     for result in (broken, bad_proxy):
@@ -272,7 +353,13 @@ def test_origins_and_redirects():
     assert origin_of("javascript:alert(1)") is None
     allowed = {"https://portal.example.gov.cn"}
     assert safe_redirect("https://portal.example.gov.cn/forms/x/thanks/", allowed)
-    for bad in ("https://evil.example/", "//evil.example/", "javascript:alert(1)", "https://portal.example.gov.cn\r\nX: y", "/relative"):
+    for bad in (
+        "https://evil.example/",
+        "//evil.example/",
+        "javascript:alert(1)",
+        "https://portal.example.gov.cn\r\nX: y",
+        "/relative",
+    ):
         assert safe_redirect(bad, allowed) is None
 
 

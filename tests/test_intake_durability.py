@@ -38,12 +38,27 @@ def nonce(outcome: Outcome, prefix: str) -> str:
 def test_every_answered_submission_survives_sigkill(tmp_path: Path):
     write_forms(tmp_path / "data")
     db = tmp_path / "intake.sqlite3"
-    limits = ("--rate-limit", "10000000", "--burst", "10000000", "--no-access-log", "--max-connections", "2000")
+    limits = (
+        "--rate-limit",
+        "10000000",
+        "--burst",
+        "10000000",
+        "--no-access-log",
+        "--max-connections",
+        "2000",
+    )
     server = Server(tmp_path / "data", db, tmp_path / "server.log", *limits).start()
     try:
         # 1. a full load: every request must succeed
         first = asyncio.run(
-            run_load("127.0.0.1", server.port, "/f/t-open", payload("a"), total=FIRST_LOAD, concurrency=CLIENTS)
+            run_load(
+                "127.0.0.1",
+                server.port,
+                "/f/t-open",
+                payload("a"),
+                total=FIRST_LOAD,
+                concurrency=CLIENTS,
+            )
         )
         statuses = Counter(o.status for o in first.outcomes)
         assert statuses == {201: FIRST_LOAD}, statuses
@@ -66,8 +81,15 @@ def test_every_answered_submission_survives_sigkill(tmp_path: Path):
                     stop.set()
 
             result = await run_load(
-                "127.0.0.1", server.port, "/f/t-open", payload("b"), total=50_000,
-                concurrency=CLIENTS, timeout=5, on_outcome=watch, stop=stop,
+                "127.0.0.1",
+                server.port,
+                "/f/t-open",
+                payload("b"),
+                total=50_000,
+                concurrency=CLIENTS,
+                timeout=5,
+                on_outcome=watch,
+                stop=stop,
             )
             return result.outcomes
 
@@ -93,7 +115,9 @@ def test_every_answered_submission_survives_sigkill(tmp_path: Path):
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        rows = conn.execute("SELECT receipt, answers FROM submissions WHERE form_id = 't-open'").fetchall()
+        rows = conn.execute(
+            "SELECT receipt, answers FROM submissions WHERE form_id = 't-open'"
+        ).fetchall()
     finally:
         conn.close()
     stored = Counter(json.loads(answers)["body"] for _, answers in rows)

@@ -27,8 +27,17 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("intake-server")
-    srv = Server(data_dir, tmp / "intake.sqlite3", tmp / "server.log", "--max-body-kb", "16",
-                 "--rate-limit", "100000", "--burst", "100000").start()
+    srv = Server(
+        data_dir,
+        tmp / "intake.sqlite3",
+        tmp / "server.log",
+        "--max-body-kb",
+        "16",
+        "--rate-limit",
+        "100000",
+        "--burst",
+        "100000",
+    ).start()
     yield srv
     srv.stop()
 
@@ -70,9 +79,13 @@ INVALID_CASES = [
 
 
 @pytest.mark.parametrize(("field", "value", "message"), INVALID_CASES)
-def test_invalid_value_gets_the_shared_chinese_message(server: Server, field: str, value, message: str):
+def test_invalid_value_gets_the_shared_chinese_message(
+    server: Server, field: str, value, message: str
+):
     before = len(server.rows("t-open"))
-    answer = server.post_json("t-open", valid(**{field: value}) if value is not None else valid(**{field: None}))
+    answer = server.post_json(
+        "t-open", valid(**{field: value}) if value is not None else valid(**{field: None})
+    )
     assert answer.status == 422
     body = answer.json()
     assert body["ok"] is False and body["code"] == "invalid"
@@ -98,12 +111,20 @@ VALID_CASES = [
 
 @pytest.mark.parametrize(("field", "value"), VALID_CASES)
 def test_valid_value_is_stored_normalised(server: Server, field: str, value):
-    answer = server.post_json("t-open", valid(**{field: value}) if value is not None else valid(**{field: None}))
+    answer = server.post_json(
+        "t-open", valid(**{field: value}) if value is not None else valid(**{field: None})
+    )
     assert answer.status == 201, answer.text
     body = answer.json()
     assert body["ok"] is True and len(body["receipt"]) == 10
     stored = server.rows("t-open")[-1]
-    expected = {"age": "0", "phone": "13800138000", "score": "5", "consent": "true", "tags": ["垃圾分类"]}
+    expected = {
+        "age": "0",
+        "phone": "13800138000",
+        "score": "5",
+        "consent": "true",
+        "tags": ["垃圾分类"],
+    }
     if field in expected and value not in ("0571-86001234", []):
         assert stored[field] == expected[field]
     assert set(stored) == {f for f in VALID}
@@ -156,12 +177,19 @@ def test_resubmitting_the_error_page_form_is_accepted(server: Server):
 
 def test_multipart_form_data_is_accepted_and_files_are_not(server: Server):
     boundary = "----gongzhi"
+
     def part(name: str, value: str, filename: str | None = None) -> str:
         disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
         return f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n{value}\r\n"
-    fields = "".join(part(k, x) for k, v in VALID.items() for x in (v if isinstance(v, list) else [v]))
+
+    fields = "".join(
+        part(k, x) for k, v in VALID.items() for x in (v if isinstance(v, list) else [v])
+    )
     body = (fields + f"--{boundary}--\r\n").encode("utf-8")
-    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "application/json"}
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Accept": "application/json",
+    }
     assert server.request("POST", "/f/t-open", body, headers).status == 201
     with_file = (fields + part("attachment", "xx", "a.txt") + f"--{boundary}--\r\n").encode("utf-8")
     answer = server.request("POST", "/f/t-open", with_file, headers)
@@ -272,7 +300,9 @@ def test_chunked_oversize_body_is_cut_off_at_the_limit(server: Server):
         (b"<xml/>", "text/xml", 415, "unsupported-media-type"),
     ],
 )
-def test_malformed_bodies_are_refused(server: Server, body: bytes, content_type: str, status: int, code: str):
+def test_malformed_bodies_are_refused(
+    server: Server, body: bytes, content_type: str, status: int, code: str
+):
     before = len(server.rows())
     answer = server.request(
         "POST", "/f/t-open", body, {"Content-Type": content_type, "Accept": "application/json"}
@@ -283,14 +313,19 @@ def test_malformed_bodies_are_refused(server: Server, body: bytes, content_type:
 
 def test_cors_preflight_only_for_the_portal(server: Server):
     ok = server.request(
-        "OPTIONS", "/f/t-open",
-        headers={"Origin": PORTAL_ORIGIN, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type"},
+        "OPTIONS",
+        "/f/t-open",
+        headers={
+            "Origin": PORTAL_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
     )
     assert ok.status == 204
     assert ok.headers["access-control-allow-origin"] == PORTAL_ORIGIN
     evil = server.request(
-        "OPTIONS", "/f/t-open",
+        "OPTIONS",
+        "/f/t-open",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
     )
     assert evil.status == 403 and "access-control-allow-origin" not in evil.headers
@@ -308,7 +343,12 @@ def test_posts_from_other_origins_are_refused(server: Server):
 
 
 def test_other_methods_and_paths_answer_in_chinese(server: Server):
-    assert server.request("DELETE", "/f/t-open", headers={"Accept": "application/json"}).json()["message"] == "不支持这种请求方式。"
+    assert (
+        server.request("DELETE", "/f/t-open", headers={"Accept": "application/json"}).json()[
+            "message"
+        ]
+        == "不支持这种请求方式。"
+    )
     missing = server.get("/nothing-here", headers={"Accept": "application/json"})
     assert missing.status == 404 and missing.json()["message"] == "没有这个页面。"
     link = server.get("/f/t-open")
@@ -347,10 +387,19 @@ def test_nothing_malformed_was_stored(server: Server, data_dir: Path):
 @pytest.fixture(scope="module")
 def limited(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("intake-limited")
-    plain = Server(data_dir, tmp / "a.sqlite3", tmp / "a.log", "--rate-limit", "1", "--burst", "3").start()
+    plain = Server(
+        data_dir, tmp / "a.sqlite3", tmp / "a.log", "--rate-limit", "1", "--burst", "3"
+    ).start()
     proxied = Server(
-        data_dir, tmp / "b.sqlite3", tmp / "b.log", "--rate-limit", "1", "--burst", "3",
-        "--trusted-proxy", "127.0.0.1",
+        data_dir,
+        tmp / "b.sqlite3",
+        tmp / "b.log",
+        "--rate-limit",
+        "1",
+        "--burst",
+        "3",
+        "--trusted-proxy",
+        "127.0.0.1",
     ).start()
     yield plain, proxied
     plain.stop()
@@ -366,23 +415,36 @@ def test_rate_limit_per_client_with_retry_after(limited):
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.json()["message"].startswith("提交过于频繁")
     # X-Forwarded-For from an untrusted peer is ignored: a forged header buys nothing.
-    assert plain.post_json("t-open", valid(), headers={"X-Forwarded-For": "203.0.113.9"}).status == 429
+    assert (
+        plain.post_json("t-open", valid(), headers={"X-Forwarded-For": "203.0.113.9"}).status == 429
+    )
     assert len(plain.rows()) == 3
 
 
 def test_staff_export_attempts_are_rate_limited(limited):
     plain, _ = limited
     path = "/staff/forms/t-open/responses.csv"
-    guesses = [plain.get(path, headers={"Authorization": "Bearer gzs_00000000_" + "a" * 43}).status for _ in range(11)]
+    guesses = [
+        plain.get(path, headers={"Authorization": "Bearer gzs_00000000_" + "a" * 43}).status
+        for _ in range(11)
+    ]
     assert guesses[:10] == [401] * 10 and guesses[10] == 429
 
 
 def test_forwarded_for_is_honoured_from_the_trusted_proxy(limited):
     _, proxied = limited
     first = {"X-Forwarded-For": "203.0.113.1"}
-    assert [proxied.post_json("t-open", valid(), headers=first).status for _ in range(4)] == [201, 201, 201, 429]
+    assert [proxied.post_json("t-open", valid(), headers=first).status for _ in range(4)] == [
+        201,
+        201,
+        201,
+        429,
+    ]
     # another resident behind the same proxy has a bucket of their own
-    assert proxied.post_json("t-open", valid(), headers={"X-Forwarded-For": "203.0.113.2"}).status == 201
+    assert (
+        proxied.post_json("t-open", valid(), headers={"X-Forwarded-For": "203.0.113.2"}).status
+        == 201
+    )
     # the client cannot prepend a fake hop: the rightmost untrusted address counts
     spoof = {"X-Forwarded-For": "198.51.100.7, 203.0.113.1"}
     assert proxied.post_json("t-open", valid(), headers=spoof).status == 429
@@ -417,10 +479,14 @@ def test_http_export_needs_a_valid_unrevoked_token_and_is_audited(server: Server
     try:
         hashes = conn.execute("SELECT hash FROM staff_tokens WHERE id = ?", (token_id,)).fetchone()
         assert hashes is not None and token.encode() not in hashes[0]
-        audit = conn.execute("SELECT actor, action, form_id, row_count, detail FROM audit_log WHERE action = 'export'").fetchall()
+        audit = conn.execute(
+            "SELECT actor, action, form_id, row_count, detail FROM audit_log WHERE action = 'export'"
+        ).fetchall()
     finally:
         conn.close()
-    assert audit == [(f"token:{token_id} (测试工作人员)", "export", "t-open", rows, "HTTP，来自 127.0.0.1")]
+    assert audit == [
+        (f"token:{token_id} (测试工作人员)", "export", "t-open", rows, "HTTP，来自 127.0.0.1")
+    ]
 
     revoked = run_cli("intake", "token", "revoke", token_id, "--db", str(server.db))
     assert revoked.returncode == 0

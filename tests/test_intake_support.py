@@ -68,9 +68,15 @@ def write_forms(data_dir: Path) -> None:
     forms = data_dir / "forms"
     forms.mkdir(parents=True, exist_ok=True)
     day = dt.timedelta(days=1)
-    (forms / "t-open.yaml").write_text(form_yaml("t-open", today - 30 * day, today + 30 * day), "utf-8")
-    (forms / "t-closed.yaml").write_text(form_yaml("t-closed", today - 60 * day, today - day), "utf-8")
-    (forms / "t-later.yaml").write_text(form_yaml("t-later", today + day, today + 60 * day), "utf-8")
+    (forms / "t-open.yaml").write_text(
+        form_yaml("t-open", today - 30 * day, today + 30 * day), "utf-8"
+    )
+    (forms / "t-closed.yaml").write_text(
+        form_yaml("t-closed", today - 60 * day, today - day), "utf-8"
+    )
+    (forms / "t-later.yaml").write_text(
+        form_yaml("t-later", today + day, today + 60 * day), "utf-8"
+    )
     (forms / "t-short.yaml").write_text(
         form_yaml("t-short", today - 30 * day, today + 30 * day, retention_days=7), "utf-8"
     )
@@ -124,8 +130,20 @@ class Server:
         """Start and wait until /healthz answers (200, or anything when ``healthy`` is False)."""
         self.port = free_port()
         args = [
-            *GONGZHI, "intake", "serve", "--db", str(self.db), "--data", str(self.data_dir),
-            "--host", "127.0.0.1", "--port", str(self.port), "--site-url", self.site_url, *self.extra,
+            *GONGZHI,
+            "intake",
+            "serve",
+            "--db",
+            str(self.db),
+            "--data",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--site-url",
+            self.site_url,
+            *self.extra,
         ]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log, env={**os.environ})
@@ -162,33 +180,49 @@ class Server:
     # HTTP
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Answer:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
-            return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+            return Answer(
+                response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+            )
         finally:
             conn.close()
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
         return self.request("GET", path, headers=headers)
 
-    def post_json(self, form_id: str, payload: object, headers: dict[str, str] | None = None) -> Answer:
+    def post_json(
+        self, form_id: str, payload: object, headers: dict[str, str] | None = None
+    ) -> Answer:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         return self.request(
-            "POST", f"/f/{form_id}", body,
+            "POST",
+            f"/f/{form_id}",
+            body,
             {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})},
         )
 
     def post_form(
-        self, form_id: str, values: dict, headers: dict[str, str] | None = None, path_suffix: str = ""
+        self,
+        form_id: str,
+        values: dict,
+        headers: dict[str, str] | None = None,
+        path_suffix: str = "",
     ) -> Answer:
         """A browser's plain form post (no JavaScript): URL-encoded, navigation, HTML accepted."""
         body = urlencode(values, doseq=True).encode("ascii")
         return self.request(
-            "POST", f"/f/{form_id}{path_suffix}", body,
+            "POST",
+            f"/f/{form_id}{path_suffix}",
+            body,
             {
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",

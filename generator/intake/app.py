@@ -99,7 +99,8 @@ PAGE_CSP = (
 
 _templates = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True, lstrip_blocks=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 
 PAGE = _templates.from_string(
@@ -215,9 +216,7 @@ class Reply:
         headers["Content-Security-Policy"] = PAGE_CSP.format(
             origins=" ".join(sorted(self.settings.allowed))
         )
-        html = PAGE.render(
-            title=title, paragraphs=paragraphs, honeypot=HONEYPOT, **context
-        )
+        html = PAGE.render(title=title, paragraphs=paragraphs, honeypot=HONEYPOT, **context)
         return Response(html, status_code=status, headers=headers, media_type="text/html")
 
 
@@ -265,7 +264,9 @@ class Intake:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(self.writer.start)
-        log.info("表单回收服务已启动：%d 个表单，数据库 %s", len(self.settings.forms), self.settings.db)
+        log.info(
+            "表单回收服务已启动：%d 个表单，数据库 %s", len(self.settings.forms), self.settings.db
+        )
         try:
             yield
         finally:
@@ -299,31 +300,42 @@ class Intake:
             return reply.error(404, "unknown-form", "没有这个表单，请检查链接是否完整。")
         back = formsbridge.form_url(self.settings.site_url, form)
         if not self.origin_allowed(request):
-            return reply.error(403, "origin-not-allowed", "只接受从本门户网站提交的表单。", back=back)
+            return reply.error(
+                403, "origin-not-allowed", "只接受从本门户网站提交的表单。", back=back
+            )
         wait = self.submit_limit.take(self.client(request))
         if wait:
             seconds = max(1, round(wait + 0.5))
             return reply.error(
-                429, "rate-limited", f"提交过于频繁，请 {seconds} 秒后再试。",
-                extra_headers={"Retry-After": str(seconds)}, back=back,
+                429,
+                "rate-limited",
+                f"提交过于频繁，请 {seconds} 秒后再试。",
+                extra_headers={"Retry-After": str(seconds)},
+                back=back,
             )
         state = formsbridge.status(form)
         if state is FormStatus.CLOSED:
             return reply.error(
-                410, "form-closed",
+                410,
+                "form-closed",
                 f"“{form.title}”已于 {_date(form.closes)} 截止，不再接受提交。感谢您的关注。",
                 back=back,
             )
         if state is FormStatus.UPCOMING:
             return reply.error(
-                403, "form-not-open", f"“{form.title}”将于 {_date(form.opens)} 开始接受提交。",
+                403,
+                "form-not-open",
+                f"“{form.title}”将于 {_date(form.opens)} 开始接受提交。",
                 back=back,
             )
         try:
             values = await self.read_values(request)
         except _Rejected as rejected:
             return reply.error(
-                rejected.status, rejected.code, rejected.message, back=back,
+                rejected.status,
+                rejected.code,
+                rejected.message,
+                back=back,
                 extra_headers={"Connection": "close"} if rejected.status == 413 else None,
             )
         next_url = safe_redirect(_single(values.get(NEXT)), self.allowed_origins)
@@ -336,7 +348,9 @@ class Intake:
         if unknown:
             names = "、".join(name[:40] for name in unknown[:5])
             return reply.error(
-                400, "unknown-field", f"提交中含有本表单没有的项目：{names}。请从门户网站的表单页面提交。",
+                400,
+                "unknown-field",
+                f"提交中含有本表单没有的项目：{names}。请从门户网站的表单页面提交。",
                 back=back,
             )
         client_key = _single(values.get(formsbridge.IDEMPOTENCY_KEY)) or None
@@ -355,16 +369,25 @@ class Intake:
         except StorageError:
             log.exception("保存提交失败（表单 %s）", form.id)
             return reply.error(
-                503, "storage-unavailable", "系统暂时无法保存您的提交，请稍后再试。您的内容尚未保存。",
-                extra_headers={"Retry-After": "30"}, back=back,
+                503,
+                "storage-unavailable",
+                "系统暂时无法保存您的提交，请稍后再试。您的内容尚未保存。",
+                extra_headers={"Retry-After": "30"},
+                back=back,
             )
         return self.accepted(reply, form, stored.receipt, thanks)
 
     def accepted(self, reply: Reply, form: Form, receipt: str, thanks: str) -> Response:
         if reply.wants_json:
             return JSONResponse(
-                {"ok": True, "receipt": receipt, "message": "提交成功，感谢您的参与！", "next": thanks},
-                status_code=201, headers=reply.headers(),
+                {
+                    "ok": True,
+                    "receipt": receipt,
+                    "message": "提交成功，感谢您的参与！",
+                    "next": thanks,
+                },
+                status_code=201,
+                headers=reply.headers(),
             )
         return RedirectResponse(thanks, status_code=303, headers=reply.headers())
 
@@ -388,8 +411,15 @@ class Intake:
         if client_key:
             hidden[formsbridge.IDEMPOTENCY_KEY] = client_key
         return reply.page(
-            422, f"{form.title}：请修改后重新提交", [], reply.headers(),
-            form=form, values=shown, errors=errors, hidden=hidden, back=back,
+            422,
+            f"{form.title}：请修改后重新提交",
+            [],
+            reply.headers(),
+            form=form,
+            values=shown,
+            errors=errors,
+            hidden=hidden,
+            back=back,
             labels={item.name: item.label for item in form.fields},
             action=form.id,  # relative: right behind a proxy that mounts the service under a prefix
         )
@@ -404,10 +434,13 @@ class Intake:
                 raise _too_large(limit)
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in (
-            "application/x-www-form-urlencoded", "multipart/form-data", "application/json"
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "application/json",
         ):
             raise _Rejected(
-                415, "unsupported-media-type",
+                415,
+                "unsupported-media-type",
                 "不支持的提交格式：请以表单（application/x-www-form-urlencoded 或 multipart/form-data）或 JSON 提交。",
             )
         body = bytearray()
@@ -443,7 +476,9 @@ class Intake:
             ),
             "problems": problems,
         }
-        return JSONResponse(body, status_code=200 if not problems else 503, headers=SECURITY_HEADERS)
+        return JSONResponse(
+            body, status_code=200 if not problems else 503, headers=SECURITY_HEADERS
+        )
 
     async def export(self, request: Request) -> Response:
         reply = Reply(request, self.settings)
@@ -453,24 +488,32 @@ class Intake:
         if wait:
             seconds = max(1, round(wait + 0.5))
             return reply.error(
-                429, "rate-limited", f"请求过于频繁，请 {seconds} 秒后再试。",
+                429,
+                "rate-limited",
+                f"请求过于频繁，请 {seconds} 秒后再试。",
                 extra_headers={"Retry-After": str(seconds)},
             )
         presented = bearer(request.headers.get("authorization"))
         if presented is None:
             return reply.error(
-                401, "token-required", "需要工作人员凭证：请在请求头中提供 Authorization: Bearer <凭证>。",
+                401,
+                "token-required",
+                "需要工作人员凭证：请在请求头中提供 Authorization: Bearer <凭证>。",
                 extra_headers=challenge,
             )
         form = self.settings.forms.get(request.path_params["form_id"])
         result = await anyio.to_thread.run_sync(self._export_sync, presented, form)
         if result is None:
-            return reply.error(401, "token-invalid", "凭证无效或已被吊销。", extra_headers=challenge)
+            return reply.error(
+                401, "token-invalid", "凭证无效或已被吊销。", extra_headers=challenge
+            )
         token, export = result
         if form is None or export is None:
             return reply.error(404, "unknown-form", "没有这个表单。")
         actor = f"token:{token.id} ({token.name})"
-        where = f"HTTP，来自 {self.client(request)}"  # the staff member's address, never a resident's
+        where = (
+            f"HTTP，来自 {self.client(request)}"  # the staff member's address, never a resident's
+        )
 
         def record(conn: sqlite3.Connection) -> None:
             write_audit(conn, actor, "export", form.id, export.rows, where)
@@ -506,8 +549,13 @@ class Intake:
         method = request.headers.get("access-control-request-method", "").upper()
         if not origin or origin_of(origin) not in self.allowed_origins or method != "POST":
             return JSONResponse(
-                {"ok": False, "code": "origin-not-allowed", "message": "只接受从本门户网站提交的表单。"},
-                status_code=403, headers=SECURITY_HEADERS,
+                {
+                    "ok": False,
+                    "code": "origin-not-allowed",
+                    "message": "只接受从本门户网站提交的表单。",
+                },
+                status_code=403,
+                headers=SECURITY_HEADERS,
             )
         return Response(
             status_code=204,
@@ -529,9 +577,11 @@ class Intake:
     async def home(self, request: Request) -> Response:
         reply = Reply(request, self.settings)
         return reply.page(
-            200, "共治表单回收服务",
+            200,
+            "共治表单回收服务",
             ["本服务接收门户网站上参与表单的提交。请从门户网站的表单页面填写。"],
-            reply.headers(), back=self.settings.site_url,
+            reply.headers(),
+            back=self.settings.site_url,
         )
 
 
@@ -541,9 +591,7 @@ class _Rejected(Exception):
 
 
 def _too_large(limit: int) -> _Rejected:
-    return _Rejected(
-        413, "too-large", f"提交内容过大（上限 {limit // 1024} KB），请精简后再提交。"
-    )
+    return _Rejected(413, "too-large", f"提交内容过大（上限 {limit // 1024} KB），请精简后再提交。")
 
 
 def _date(day: dt.date) -> str:
@@ -578,11 +626,17 @@ def _parse_urlencoded(body: bytes) -> dict[str, str | list[str]]:
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=False, encoding="utf-8",
-            errors="strict", max_num_fields=MAX_FIELDS * 4,
+            text,
+            keep_blank_values=True,
+            strict_parsing=False,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FIELDS * 4,
         )
     except (UnicodeDecodeError, ValueError):
-        raise _Rejected(400, "bad-encoding", "提交内容无法解析（须为 UTF-8 编码的表单数据）。") from None
+        raise _Rejected(
+            400, "bad-encoding", "提交内容无法解析（须为 UTF-8 编码的表单数据）。"
+        ) from None
     values: dict[str, str | list[str]] = {}
     for key, value in pairs:
         _add(values, key, value)
@@ -599,7 +653,9 @@ async def _parse_multipart(headers: Headers, body: bytes) -> dict[str, str | lis
         data = await parser.parse()
     except (MultiPartException, UnicodeDecodeError, ValueError):
         raise _Rejected(
-            400, "bad-multipart", "提交内容无法解析（表单数据格式有误，或附带了文件——本服务不接收文件）。"
+            400,
+            "bad-multipart",
+            "提交内容无法解析（表单数据格式有误，或附带了文件——本服务不接收文件）。",
         ) from None
     values: dict[str, str | list[str]] = {}
     for key, value in data.multi_items():
@@ -613,9 +669,11 @@ def _parse_json(body: bytes) -> dict[str, str | list[str]]:
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise _Rejected(400, "bad-json", "提交内容不是有效的 JSON（须为 UTF-8 编码的对象）。") from None
+        raise _Rejected(
+            400, "bad-json", "提交内容不是有效的 JSON（须为 UTF-8 编码的对象）。"
+        ) from None
     if not isinstance(data, dict):
-        raise _Rejected(400, "bad-json", "JSON 提交须为一个对象，如 {\"字段名\": \"值\"}。")
+        raise _Rejected(400, "bad-json", 'JSON 提交须为一个对象，如 {"字段名": "值"}。')
     if len(data) > MAX_FIELDS:
         raise _Rejected(400, "too-many-fields", "提交的项目过多。")
     values: dict[str, str | list[str]] = {}
@@ -623,7 +681,9 @@ def _parse_json(body: bytes) -> dict[str, str | list[str]]:
         if value is None:
             continue
         if isinstance(value, list):
-            if not all(isinstance(item, str | int | float) and not isinstance(item, bool) for item in value):
+            if not all(
+                isinstance(item, str | int | float) and not isinstance(item, bool) for item in value
+            ):
                 raise _Rejected(400, "bad-json", f"“{key[:40]}”的值只能是文字或文字的列表。")
             values[key] = [_scalar(item) for item in value]
         elif isinstance(value, str | int | float | bool):
@@ -645,14 +705,21 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     settings: IntakeSettings = request.app.state.settings
     reply = Reply(request, settings)
     if isinstance(exc, HTTPException) and exc.status_code == 405:
-        return reply.error(405, "method-not-allowed", "不支持这种请求方式。", extra_headers={"Allow": exc.headers.get("Allow", "") if exc.headers else ""})
+        return reply.error(
+            405,
+            "method-not-allowed",
+            "不支持这种请求方式。",
+            extra_headers={"Allow": exc.headers.get("Allow", "") if exc.headers else ""},
+        )
     return reply.error(404, "not-found", "没有这个页面。")
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("处理请求时出错：%s %s", request.method, request.url.path)
     settings: IntakeSettings = request.app.state.settings
-    return Reply(request, settings).error(500, "internal-error", "服务内部出错，您的提交未保存，请稍后再试。")
+    return Reply(request, settings).error(
+        500, "internal-error", "服务内部出错，您的提交未保存，请稍后再试。"
+    )
 
 
 def create_app(settings: IntakeSettings) -> Starlette:

@@ -64,7 +64,10 @@ def export_form(conn: sqlite3.Connection, form: Form) -> Export:
                 form, submission.answers, submission.receipt, submission.received_at
             )
             writer.writerow(
-                [neutralise(cell, numeric) for cell, numeric in zip(row, numeric_columns, strict=True)]
+                [
+                    neutralise(cell, numeric)
+                    for cell, numeric in zip(row, numeric_columns, strict=True)
+                ]
             )
             rows += 1
     finally:

@@ -55,7 +55,9 @@ def load_forms(data_dir: Path) -> dict[str, Form]:
         try:
             result = check(data_dir, extra_checks=(), cases=False)
         except Exception as exc:  # ContractError and the like: say why, do not start half-blind
-            raise FormsUnavailable([], f"有表单的选项来自数据（options_from），但无法读取 {data_dir}：{exc}") from exc
+            raise FormsUnavailable(
+                [], f"有表单的选项来自数据（options_from），但无法读取 {data_dir}：{exc}"
+            ) from exc
         if result.dataset is None:
             _raise_on_errors(result.issues)
             raise FormsUnavailable([], "有表单的选项来自数据（options_from），但数据未通过校验")

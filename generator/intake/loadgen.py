@@ -64,7 +64,9 @@ class _Connection:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length", "0"))
-        body = await asyncio.wait_for(self.reader.readexactly(length), self.timeout) if length else b""
+        body = (
+            await asyncio.wait_for(self.reader.readexactly(length), self.timeout) if length else b""
+        )
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, headers, body

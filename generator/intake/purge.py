@@ -77,7 +77,11 @@ def purge(
                 ).rowcount
                 if count:
                     write_audit(
-                        conn, actor, "purge", form_id, count,
+                        conn,
+                        actor,
+                        "purge",
+                        form_id,
+                        count,
                         f"保存期限 {days} 天，删除 {timestamp(cutoff)} 之前收到的提交",
                     )
             report.forms.append(FormPurge(form_id, days, cutoff, count))

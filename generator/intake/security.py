@@ -38,8 +38,13 @@ class StaffToken:
 
 def _scrypt(secret: str, salt: bytes, params: dict[str, int]) -> bytes:
     return hashlib.scrypt(
-        secret.encode(), salt=salt, n=params["n"], r=params["r"], p=params["p"],
-        maxmem=64 * 1024 * 1024, dklen=32,
+        secret.encode(),
+        salt=salt,
+        n=params["n"],
+        r=params["r"],
+        p=params["p"],
+        maxmem=64 * 1024 * 1024,
+        dklen=32,
     )
 
 

@@ -46,17 +46,24 @@ def log_config(access_log: bool) -> dict[str, Any]:
             },
         },
         "handlers": {
-            "plain": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
+            "plain": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            },
             "access": {
-                "class": "logging.StreamHandler", "formatter": "access",
-                "filters": ["strip_query"], "stream": "ext://sys.stderr",
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "filters": ["strip_query"],
+                "stream": "ext://sys.stderr",
             },
         },
         "loggers": {
             "uvicorn": {"handlers": ["plain"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},
             "uvicorn.access": {
-                "handlers": ["access"], "level": "INFO" if access_log else "WARNING",
+                "handlers": ["access"],
+                "level": "INFO" if access_log else "WARNING",
                 "propagate": False,
             },
             "gongzhi": {"handlers": ["plain"], "level": "INFO", "propagate": False},

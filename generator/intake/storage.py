@@ -92,13 +92,18 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     try:
         if readonly:
             conn = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None, check_same_thread=False,
+                f"file:{path}?mode=ro",
+                uri=True,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
             )
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
                 check_same_thread=False,
             )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -121,7 +126,9 @@ def initialise(path: Path) -> None:
             raise StorageError(
                 f"数据库 {path} 的结构版本（{version}）比本程序新（{SCHEMA_VERSION}），请升级 gongzhi"
             )
-        conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+        conn.executescript(
+            "BEGIN IMMEDIATE;" + SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+        )
     except sqlite3.Error as exc:
         raise StorageError(f"无法初始化数据库 {path}：{exc}") from exc
     finally:

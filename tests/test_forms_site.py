@@ -524,3 +524,106 @@ def test_browser_rules_say_exactly_what_python_says(session: Session) -> None:
         [rules, [[name, value] for name, value, _ in CASES]],
     )
     assert got == [expected for _, _, expected in CASES]
+
+
+# --- the whole loop with the real intake service ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def intake_service(
+    built: Built, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """``gongzhi intake serve`` on the copied data, answering to the locally served site."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    tmp = tmp_path_factory.mktemp("forms-intake")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    db = tmp / "intake.sqlite3"
+    log_path = tmp / "intake.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "generator.cli", "intake", "serve", "--db", str(db),
+             "--data", str(built.data), "--host", "127.0.0.1", "--port", str(port),
+             "--site-url", built.origin + "/"],
+            cwd=ROOT, stdout=log, stderr=log,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"intake service did not start: {log_path.read_text('utf-8', 'replace')}")
+        time.sleep(0.2)
+    yield url, db
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.mark.browser
+def test_page_to_intake_to_export_to_ingest(
+    browser, built: Built, intake_service, tmp_path: Path
+) -> None:
+    """A resident submits with and without JavaScript; staff export; ingest reads the export."""
+    import subprocess
+    import sys
+
+    from generator.forms.responses import read_responses
+
+    url, db = intake_service
+    action = f"{url}/f/xinfeng-topics-2026q4"
+    with_js = Session(browser, built)
+    try:
+        with_js.open("forms/xinfeng-topics-2026q4/")
+        page = with_js.page
+        page.evaluate("a => { document.getElementById('gz-form').action = a; }", action)
+        page.get_by_role("textbox", name="议题").fill("楼道堆物清理")
+        page.get_by_label("安全隐患").check()
+        page.get_by_label("旁听即可").check()
+        page.get_by_role("button", name="提交").click()
+        page.get_by_text("回执编号", exact=False).wait_for()
+        assert with_js.errors == []
+    finally:
+        with_js.close()
+    no_js = Session(browser, built, javascript=False)
+    try:
+        no_js.open("forms/xinfeng-topics-2026q4/")
+        page = no_js.page
+        page.evaluate("a => { document.getElementById('gz-form').action = a; }", action)
+        page.fill("#f-topic", "小区路灯不亮")
+        page.check("#f-area-5")  # 安全隐患
+        page.fill("#f-location", "１２")  # full-width digits, as typed with a Chinese IME
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{built.origin}/forms/xinfeng-topics-2026q4/thanks/")
+        assert "提交成功" in page.inner_text("article")
+    finally:
+        no_js.close()
+    out = tmp_path / "responses.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "intake", "export", "xinfeng-topics-2026q4",
+         "--out", str(out), "--db", str(db), "--data", str(built.data)],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    form = load_forms_for_use(built.data)["xinfeng-topics-2026q4"]
+    responses = read_responses(form, out)
+    assert responses.issues == [] and responses.encoding == "UTF-8-BOM"
+    rows = sorted(responses.rows, key=lambda r: str(r["topic"]))
+    assert [(r["topic"], r["area"], r["location"], r["attend"]) for r in rows] == [
+        ("小区路灯不亮", "安全隐患", "12", ""),
+        ("楼道堆物清理", "安全隐患", "", "旁听即可"),
+    ]

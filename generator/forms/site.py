@@ -123,7 +123,9 @@ class FieldView:
     help_id: str | None
     error_id: str
     described_by: str
-    attrs: dict[str, str]  # extra attributes for the input/textarea (values are escaped)
+    # Extra attributes for the input/textarea (values are escaped). No HTML ``pattern``: the
+    # browser's own check would refuse full-width digits that the shared rules accept.
+    attrs: dict[str, str]
     paper_lines: int  # writing lines on the paper version
     constraint_note: str | None  # e.g. "4–40 字" "16–85" "最多选 3 项", shown under the label
 
@@ -254,10 +256,6 @@ def _field_view(item: Field) -> FieldView:
             attrs["maxlength"] = str(limit)
         if item.min_length:
             attrs["minlength"] = str(item.min_length)
-        if item.pattern:
-            attrs["pattern"] = item.pattern
-            if item.pattern_description:
-                attrs["title"] = item.pattern_description
         if item.name in AUTOCOMPLETE:
             attrs["autocomplete"] = AUTOCOMPLETE[item.name]
         note = _length_note(item.min_length, item.max_length)
@@ -274,7 +272,6 @@ def _field_view(item: Field) -> FieldView:
     elif kind is FieldKind.NUMBER:
         control = "number"
         attrs["inputmode"] = "numeric" if item.integer else "decimal"
-        attrs["pattern"] = r"[+\-]?\d+" if item.integer else r"[+\-]?(\d+(\.\d+)?|\.\d+)"
         note = _range_note(item.min, item.max, "整数" if item.integer else None)
     elif kind is FieldKind.DATE:
         control = "date"

@@ -270,7 +270,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from generator.intake.export import export_form, write_export
+    from generator.intake.export import ExportSnapshot, write_export
     from generator.intake.storage import StorageError, connect, initialise, write_audit
 
     forms = _load_forms(args.data)
@@ -287,16 +287,19 @@ def _export(args: argparse.Namespace) -> int:
     try:
         initialise(args.db)
         conn = connect(args.db)
+        audit = connect(args.db)  # its own connection: the snapshot's stays read-only
         try:
-            export = export_form(conn, form)
-            write_audit(conn, _actor(), "export", form.id, export.rows, f"命令行 → {args.out.name}")
+            with ExportSnapshot(conn, form) as snapshot:
+                rows = snapshot.rows
+                write_audit(audit, _actor(), "export", form.id, rows, f"命令行 → {args.out.name}")
+                write_export(snapshot, args.out)
         finally:
             conn.close()
+            audit.close()
     except (StorageError, sqlite3.Error) as exc:
         _err(str(exc))
         return EXIT_CANNOT_RUN
-    write_export(export, args.out)
-    print(f"已导出“{form.title}”的 {export.rows} 条提交到 {args.out}（已记入审计日志）")
+    print(f"已导出“{form.title}”的 {rows} 条提交到 {args.out}（已记入审计日志）")
     return EXIT_OK
 
 

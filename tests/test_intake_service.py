@@ -491,3 +491,39 @@ def test_http_export_needs_a_valid_unrevoked_token_and_is_audited(server: Server
     revoked = run_cli("intake", "token", "revoke", token_id, "--db", str(server.db))
     assert revoked.returncode == 0
     assert server.get(path, headers={"Authorization": f"Bearer {token}"}).status == 401
+
+
+def test_large_export_streams_the_same_file_over_http_and_the_command_line(
+    server: Server, data_dir: Path, tmp_path: Path
+):
+    import datetime as dt
+
+    from generator.intake.formsbridge import normalised
+    from generator.intake.storage import insert_submission
+
+    form = {f.id: f for f in load_forms(data_dir)[0]}["t-short"]
+    conn = sqlite3.connect(server.db, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    for i in range(1234):
+        answers = normalised(form, {**VALID, "body": f"第 {i} 条意见内容"})
+        insert_submission(conn, "t-short", answers, None, dt.datetime.now(dt.UTC))
+    conn.execute("COMMIT")
+    conn.close()
+
+    token = run_cli("intake", "token", "create", "--name", "导出测试", "--db", str(server.db))
+    answer = server.get(
+        "/staff/forms/t-short/responses.csv",
+        headers={"Authorization": f"Bearer {token.stdout.strip()}"},
+    )
+    assert answer.status == 200
+    assert "content-length" not in answer.headers  # streamed, not built in memory
+    out = tmp_path / "t-short.csv"
+    cli = run_cli(
+        "intake", "export", "t-short", "--out", str(out), "--db", str(server.db),
+        "--data", str(data_dir),
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert out.read_bytes() == answer.body
+    lines = answer.body.decode("utf-8-sig").splitlines()
+    assert len(lines) == 1 + 1234 and lines[0].startswith("response_id,submitted_at,")
+    assert len({line.split(",")[0] for line in lines[1:]}) == 1234

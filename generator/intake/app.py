@@ -36,12 +36,12 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from generator.forms.model import HONEYPOT, NEXT, Form, FormStatus
 from generator.intake import formsbridge
-from generator.intake.export import export_form
+from generator.intake.export import ExportSnapshot
 from generator.intake.security import (
     BodyTooLarge,
     Network,
@@ -502,31 +502,32 @@ class Intake:
                 extra_headers=challenge,
             )
         form = self.settings.forms.get(request.path_params["form_id"])
-        result = await anyio.to_thread.run_sync(self._export_sync, presented, form)
+        result = await anyio.to_thread.run_sync(self._open_export, presented, form)
         if result is None:
             return reply.error(
                 401, "token-invalid", "凭证无效或已被吊销。", extra_headers=challenge
             )
-        token, export = result
-        if form is None or export is None:
+        token, snapshot = result
+        if form is None or snapshot is None:
             return reply.error(404, "unknown-form", "没有这个表单。")
         actor = f"token:{token.id} ({token.name})"
-        where = (
-            f"HTTP，来自 {self.client(request)}"  # the staff member's address, never a resident's
-        )
+        # the staff member's address, never a resident's
+        where = f"HTTP，来自 {self.client(request)}"
+        rows = snapshot.rows
 
         def record(conn: sqlite3.Connection) -> None:
-            write_audit(conn, actor, "export", form.id, export.rows, where)
+            write_audit(conn, actor, "export", form.id, rows, where)
 
         try:
             await self.writer.call(record)
         except StorageError:
+            await anyio.to_thread.run_sync(_close_snapshot, snapshot)
             log.exception("审计日志写入失败，导出被拒绝")
             return reply.error(503, "audit-unavailable", "无法写入审计日志，本次导出未执行。")
-        audit_log.info("导出 表单=%s 行数=%d 凭证=%s", form.id, export.rows, token.id)
+        audit_log.info("导出 表单=%s 行数=%d 凭证=%s", form.id, rows, token.id)
         stamp = formsbridge.china_today().strftime("%Y%m%d")
-        return Response(
-            export.to_bytes(),
+        return StreamingResponse(
+            _stream(snapshot),
             media_type="text/csv; charset=utf-8",
             headers={
                 **SECURITY_HEADERS,
@@ -534,15 +535,18 @@ class Intake:
             },
         )
 
-    def _export_sync(self, presented: str, form: Form | None) -> Any:
+    def _open_export(self, presented: str, form: Form | None) -> Any:
+        """Check the token; for a known form, open its snapshot (the caller closes it)."""
         conn = connect(self.settings.db)
         try:
             token = verify_token(conn, presented)
-            if token is None:
-                return None
-            return token, (export_form(conn, form) if form is not None else None)
-        finally:
+            if token is None or form is None:
+                conn.close()
+                return None if token is None else (token, None)
+            return token, ExportSnapshot(conn, form)
+        except BaseException:
             conn.close()
+            raise
 
     async def preflight(self, request: Request) -> Response:
         origin = request.headers.get("origin")
@@ -583,6 +587,23 @@ class Intake:
             reply.headers(),
             back=self.settings.site_url,
         )
+
+
+def _close_snapshot(snapshot: ExportSnapshot) -> None:
+    try:
+        snapshot.close()
+    finally:
+        snapshot.conn.close()
+
+
+async def _stream(snapshot: ExportSnapshot) -> AsyncIterator[bytes]:
+    """The CSV in chunks, each read in a worker thread; the snapshot is closed however it ends."""
+    try:
+        while (chunk := await anyio.to_thread.run_sync(snapshot.next_chunk)) is not None:
+            yield chunk.encode("utf-8")
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_close_snapshot, snapshot)
 
 
 class _Rejected(Exception):

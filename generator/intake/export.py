@@ -1,7 +1,8 @@
 """The responses CSV staff download: exactly the file ``gongzhi forms ingest`` reads.
 
 Columns and cells come from the shared rules (``response_columns`` / ``response_row``). The file
-is UTF-8 with a byte-order mark, so that Excel and WPS open the Chinese text correctly.
+is UTF-8 with a byte-order mark, so that Excel and WPS open the Chinese text correctly, and it
+is produced in chunks from one database snapshot (``ExportSnapshot``).
 
 Spreadsheet formula injection: a cell beginning with ``=``, ``+``, ``-``, ``@``, a tab or a
 carriage return is prefixed with an apostrophe, which spreadsheets show as text and never run
@@ -15,7 +16,7 @@ import csv
 import io
 import re
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 from generator.forms.model import Form
@@ -26,7 +27,6 @@ from generator.intake.storage import iter_submissions
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 NEUTRALISER = "'"
 _PLAIN_NUMBER = re.compile(NUMBER_PATTERN, re.ASCII)
-ENCODING = "utf-8-sig"
 
 
 def neutralise(cell: str, numeric: bool = False) -> str:
@@ -38,46 +38,83 @@ def neutralise(cell: str, numeric: bool = False) -> str:
     return NEUTRALISER + cell
 
 
-@dataclass(frozen=True)
-class Export:
-    form_id: str
-    text: str  # the CSV, without the byte-order mark (add it when writing bytes)
-    rows: int
+class ExportSnapshot:
+    """One form's responses read from one consistent snapshot, in chunks of CSV text.
 
-    def to_bytes(self) -> bytes:
-        return self.text.encode(ENCODING)
+    Opens a read transaction (WAL lets the service keep writing meanwhile), counts the rows
+    first — so the audit log can record the count before anything is handed out — then yields
+    the file piece by piece, so a form with a hundred thousand answers never sits in memory.
+    The first chunk starts with the byte-order mark. Always ``close()`` (or use ``with``).
+    """
 
+    def __init__(self, conn: sqlite3.Connection, form: Form, batch: int = 500):
+        self.conn, self.form, self.batch = conn, form, batch
+        conn.execute("BEGIN")  # the snapshot: later writes are not seen
+        self.rows: int = conn.execute(
+            "SELECT count(*) FROM submissions WHERE form_id = ?", (form.id,)
+        ).fetchone()[0]
+        self._submissions = iter_submissions(conn, form.id)
+        self._started = False
+        self._done = False
 
-def export_form(conn: sqlite3.Connection, form: Form) -> Export:
-    """The whole responses file of one form, read in one consistent snapshot."""
-    numeric = formsbridge.numeric_fields(form)
-    header = formsbridge.export_header(form)
-    numeric_columns = [name in numeric for name in header]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    rows = 0
-    conn.execute("BEGIN")  # a read transaction: one snapshot even while the service writes
-    try:
-        for submission in iter_submissions(conn, form.id):
+    def __enter__(self) -> ExportSnapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+
+    def next_chunk(self) -> str | None:
+        """The next piece of the file, or None at the end."""
+        if self._done:
+            return None
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        if not self._started:
+            self._started = True
+            buffer.write("\ufeff")
+            header = formsbridge.export_header(self.form)
+            numeric = formsbridge.numeric_fields(self.form)
+            self._numeric_columns = [name in numeric for name in header]
+            writer.writerow(header)
+        for _ in range(self.batch):
+            submission = next(self._submissions, None)
+            if submission is None:
+                self._done = True
+                break
             row = formsbridge.export_row(
-                form, submission.answers, submission.receipt, submission.received_at
+                self.form, submission.answers, submission.receipt, submission.received_at
             )
             writer.writerow(
                 [
                     neutralise(cell, numeric)
-                    for cell, numeric in zip(row, numeric_columns, strict=True)
+                    for cell, numeric in zip(row, self._numeric_columns, strict=True)
                 ]
             )
-            rows += 1
-    finally:
-        conn.execute("COMMIT")
-    return Export(form.id, buffer.getvalue(), rows)
+        return buffer.getvalue()
+
+    def __iter__(self) -> Iterator[str]:
+        while (chunk := self.next_chunk()) is not None:
+            yield chunk
 
 
-def write_export(export: Export, out: Path) -> None:
-    """Write the file atomically: a half-written export never replaces a good one."""
+def export_text(conn: sqlite3.Connection, form: Form) -> tuple[str, int]:
+    """The whole file as text (with the byte-order mark) and its row count; for small uses."""
+    with ExportSnapshot(conn, form) as snapshot:
+        return "".join(snapshot), snapshot.rows
+
+
+def write_export(snapshot: ExportSnapshot, out: Path) -> None:
+    """Stream the file to ``out`` atomically: a half-written export never replaces a good one."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
-    partial.write_bytes(export.to_bytes())
-    partial.replace(out)
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as handle:
+            for chunk in snapshot:
+                handle.write(chunk)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)

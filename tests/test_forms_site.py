@@ -627,3 +627,19 @@ def test_page_to_intake_to_export_to_ingest(
         ("小区路灯不亮", "安全隐患", "12", ""),
         ("楼道堆物清理", "安全隐患", "", "旁听即可"),
     ]
+
+
+@pytest.mark.browser
+def test_page_built_before_the_close_date_closes_itself(session: Session) -> None:
+    """A static page outlives its close date: the script hides the form after it (China time)."""
+    page = session.page
+    page.clock.set_fixed_time(dt.datetime(2026, 12, 6, 1, 0, tzinfo=dt.UTC))  # 09:00 in China
+    session.open("forms/xinfeng-volunteers-winter/")  # closes 2026-12-05
+    assert page.locator("#gz-form").is_hidden()
+    assert (
+        page.locator(".gz-form-closed").inner_text()
+        == "本表单已于 2026年12月5日截止，不再接收填写。"
+    )
+    page.clock.set_fixed_time(dt.datetime(2026, 12, 5, 15, 0, tzinfo=dt.UTC))  # 23:00 on the 5th
+    session.open("forms/xinfeng-volunteers-winter/")
+    assert page.locator("#gz-form").is_visible()

@@ -423,6 +423,8 @@ def form_view(form: Form, ctx: RenderContext) -> FormView:
                 **browser_rules(form),
                 "external": _external_json(form),
                 "thanks": thanks_url,
+                "opens": form.opens.isoformat(),
+                "closes": form.closes.isoformat(),
             }
         ),
         qr=Markup(qr_svg(url, f"{form.title}：扫码填写")),

@@ -356,6 +356,32 @@
     prefill(form, rules);
   }
 
+  // The page was generated on some day; the form may have closed since. Dates are China's.
+  function chinaToday() {
+    var now = new Date(Date.now() + 8 * 3600 * 1000);
+    return now.toISOString().slice(0, 10);
+  }
+
+  function zhDate(iso) {
+    var p = iso.split("-").map(Number);
+    return p[0] + "年" + p[1] + "月" + p[2] + "日";
+  }
+
+  function outOfDate(form, rules) {
+    var today = chinaToday();
+    var message = null;
+    if (rules.closes && today > rules.closes) message = "本表单已于 " + zhDate(rules.closes) + "截止，不再接收填写。";
+    else if (rules.opens && today < rules.opens) message = "本表单将于 " + zhDate(rules.opens) + "开始接收填写。";
+    if (!message) return false;
+    var note = document.createElement("p");
+    note.className = "gz-form-closed";
+    note.setAttribute("role", "status");
+    note.textContent = message;
+    form.parentNode.insertBefore(note, form);
+    form.hidden = true;
+    return true;
+  }
+
   function init() {
     Array.prototype.forEach.call(document.querySelectorAll("[data-gz-print]"), function (button) {
       button.addEventListener("click", function () { window.print(); });
@@ -365,7 +391,7 @@
     var rules = JSON.parse(rulesEl.textContent);
     externalLink(rules);
     var form = document.getElementById("gz-form");
-    if (form) setup(form, rules);
+    if (form && !outOfDate(form, rules)) setup(form, rules);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

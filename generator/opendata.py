@@ -96,29 +96,58 @@ def table_json(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> by
     return json.dumps(records, ensure_ascii=False, indent=1).encode("utf-8")
 
 
+SMALL_CASES_BYTES = 32 * 1024 * 1024  # below this, CSV case files are copied with the csv module
+
+
 def cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[bytes, int]:
-    """All case records as one CSV, with DuckDB (never row by row in Python)."""
+    """All case records as one CSV: DuckDB for large or Parquet files, the csv module for small ones."""
+    if all(p.suffix.lower() == ".csv" for p in case_files) and sum(p.stat().st_size for p in case_files) < SMALL_CASES_BYTES:
+        return _small_cases_csv(case_files, field_names)
     import duckdb
 
     con = duckdb.connect()
     try:
+        def quoted(paths: Sequence[Path]) -> str:
+            return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+        csv_files = [p for p in case_files if p.suffix.lower() != ".parquet"]
+        parquet_files = [p for p in case_files if p.suffix.lower() == ".parquet"]
         parts = []
-        for path in case_files:
-            literal = str(path).replace("'", "''")
-            if path.suffix.lower() == ".parquet":
-                parts.append(f"SELECT * FROM read_parquet('{literal}')")
-            else:
-                parts.append(f"SELECT * FROM read_csv('{literal}', header=true, all_varchar=true)")
+        if csv_files:
+            parts.append(f"SELECT * FROM read_csv({quoted(csv_files)}, header=true, all_varchar=true, union_by_name=true)")
+        if parquet_files:
+            parts.append(f"SELECT * FROM read_parquet({quoted(parquet_files)}, union_by_name=true)")
         columns = ", ".join(f'"{name}"' for name in field_names)
-        con.execute(f"CREATE TEMP VIEW all_cases AS SELECT {columns} FROM ({' UNION ALL BY NAME '.join(parts)})")
-        count = con.execute("SELECT count(*) FROM all_cases").fetchone()[0]
+        source = " UNION ALL BY NAME ".join(parts)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "cases.csv"
             target = str(out).replace("'", "''")
-            con.execute(f"COPY (SELECT * FROM all_cases ORDER BY id) TO '{target}' (HEADER, DELIMITER ',')")
-            return out.read_bytes(), int(count)
+            con.execute(f"COPY (SELECT {columns} FROM ({source})) TO '{target}' (HEADER, DELIMITER ',')")
+            data = out.read_bytes()
+        return data, max(data.count(b"\n") - 1, 0) if not _has_multiline(data) else _count_rows(data)
     finally:
         con.close()
+
+
+def _small_cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[bytes, int]:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(field_names)
+    count = 0
+    for path in case_files:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            for row in csv.DictReader(handle):
+                writer.writerow([row.get(name) or "" for name in field_names])
+                count += 1
+    return buffer.getvalue().encode("utf-8"), count
+
+
+def _has_multiline(data: bytes) -> bool:
+    return b'"' in data
+
+
+def _count_rows(data: bytes) -> int:
+    return sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8")))) - 1
 
 
 def _package(ctx: RenderContext) -> dict[str, Any]:

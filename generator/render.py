@@ -30,6 +30,8 @@ from markupsafe import Markup
 from generator.pages import Asset, Page, RenderContext
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
+# Compiled templates are cached here between builds (git ignores .gongzhi/).
+BYTECODE_CACHE_DIR = Path(__file__).resolve().parent.parent / ".gongzhi" / "cache" / "jinja"
 MANIFEST = ".gongzhi-generated"  # lists the files the render stage wrote, to delete stale ones
 
 # Feature modules whose ``pages(ctx)`` providers are collected, in this order. A module that is
@@ -212,6 +214,7 @@ def make_environment(template_dirs: Iterable[Path] | None = None) -> jinja2.Envi
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters.update(
         {
@@ -235,6 +238,14 @@ def make_environment(template_dirs: Iterable[Path] | None = None) -> jinja2.Envi
         if extra:
             env.filters.update({k: v for k, v in extra.items() if k not in env.filters})
     return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    try:
+        BYTECODE_CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only checkout: compile every time
+        return None
+    return jinja2.FileSystemBytecodeCache(str(BYTECODE_CACHE_DIR))
 
 
 def _optional_module(name: str) -> Any:

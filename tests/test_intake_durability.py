@@ -141,3 +141,47 @@ def test_every_answered_submission_survives_sigkill(tmp_path: Path):
     form = {f.id: f for f in load_forms(tmp_path / "data")[0]}["t-open"]
     for _, answers in rows[:: max(1, len(rows) // 500)]:
         assert rules.validate_submission(form, json.loads(answers)) == {}
+
+
+def test_sigterm_finishes_what_is_in_flight_and_exits_cleanly(tmp_path: Path):
+    write_forms(tmp_path / "data")
+    db = tmp_path / "intake.sqlite3"
+    limits = ("--rate-limit", "10000000", "--burst", "10000000", "--no-access-log")
+    server = Server(tmp_path / "data", db, tmp_path / "server.log", *limits).start()
+    stopped: list[float] = []
+
+    async def load() -> list[Outcome]:
+        stop = asyncio.Event()
+
+        def watch(outcome: Outcome) -> None:
+            if outcome.status == 201 and outcome.index >= 1000 and not stopped:
+                assert server.process is not None
+                server.process.terminate()  # SIGTERM, as systemctl stop sends
+                stopped.append(time.monotonic())
+            if stopped and time.monotonic() - stopped[0] > 0.5:
+                stop.set()
+
+        result = await run_load(
+            "127.0.0.1", server.port, "/f/t-open", payload("t"), total=20_000,
+            concurrency=100, timeout=10, on_outcome=watch, stop=stop,
+        )  # fmt: skip
+        return result.outcomes
+
+    outcomes = asyncio.run(load())
+    assert server.process is not None
+    # uvicorn re-raises SIGTERM after its graceful shutdown; systemd counts that as a clean stop
+    assert server.process.wait(30) in (0, -15)
+    assert "未完成的写入均已提交" in server.log()  # the lifespan shutdown ran
+    assert "Traceback" not in server.log()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        bodies = Counter(
+            json.loads(a)["body"] for (a,) in conn.execute("SELECT answers FROM submissions")
+        )
+    finally:
+        conn.close()
+    answered = {nonce(o, "t") for o in outcomes if o.status == 201}
+    assert answered and answered <= set(bodies)
+    assert max(bodies.values()) == 1
+    assert {o.status for o in outcomes} <= {201, 503, None}

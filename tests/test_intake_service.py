@@ -167,6 +167,16 @@ def test_invalid_plain_post_shows_the_form_again_with_errors_beside_fields(serve
     assert not soup.select("script") and not soup.select("link")  # nothing from anywhere else
 
 
+def test_the_error_page_shows_what_was_typed_as_text_never_as_markup(server: Server):
+    attack = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    answer = server.post_form("t-open", valid(body=attack, unit=attack, phone="1"))
+    assert answer.status == 422
+    soup = BeautifulSoup(answer.text, "html.parser")
+    assert not soup.select("script") and not soup.select("img")
+    assert soup.select_one("#f-body").get_text() == attack
+    assert soup.select_one("#f-unit")["value"] == attack
+
+
 def test_resubmitting_the_error_page_form_is_accepted(server: Server):
     """The error page posts to the service's own origin; that origin is accepted."""
     answer = server.post_form(

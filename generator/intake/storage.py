@@ -111,6 +111,8 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StorageError(f"数据库 {path} 无法切换到 WAL 模式（当前 {mode}）")
+            # after a checkpoint, shrink the write-ahead log back to at most 64 MiB
+            conn.execute("PRAGMA journal_size_limit = 67108864")
         conn.execute("PRAGMA synchronous = FULL")
         return conn
     except sqlite3.Error as exc:

@@ -147,3 +147,79 @@ def test_a_page_on_another_site_cannot_post_into_the_service(setup, tmp_path: Pa
     page.wait_for_load_state()
     assert "只接受从本门户网站提交的表单" in page.content()
     assert server.rows("t-open") == []
+
+
+FETCH_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>fetch</title></head>
+<body><pre id="out">waiting</pre><script>
+async function send(values) {
+  try {
+    const response = await fetch(ENDPOINT, {
+      method: "POST", mode: "cors", credentials: "omit",
+      headers: {"Content-Type": "application/json", "Accept": "application/json"},
+      body: JSON.stringify(values)
+    });
+    return {status: response.status, data: await response.json()};
+  } catch (error) {
+    return {status: 0, error: String(error)};
+  }
+}
+</script></body></html>"""
+
+
+def _serve_page(
+    directory: Path, name: str, endpoint: str
+) -> tuple[http.server.ThreadingHTTPServer, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(FETCH_PAGE.replace("ENDPOINT", repr(endpoint)), "utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/{name}"
+
+
+def test_fetch_from_the_portal_passes_cors_and_a_foreign_page_cannot_read_or_write(tmp_path: Path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("需要 Debian 的 chromium")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    portal_port = free_port()
+    portal = f"http://127.0.0.1:{portal_port}/"
+    write_forms(tmp_path / "data")
+    server = Server(
+        tmp_path / "data", tmp_path / "intake.sqlite3", tmp_path / "server.log",
+        "--rate-limit", "1000", "--burst", "1000", site_url=portal,
+    ).start()  # fmt: skip
+    endpoint = f"http://127.0.0.1:{server.port}/f/t-open"
+    site = tmp_path / "portal"
+    site.mkdir()
+    (site / "page.html").write_text(FETCH_PAGE.replace("ENDPOINT", repr(endpoint)), "utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    portal_httpd = http.server.ThreadingHTTPServer(("127.0.0.1", portal_port), handler)
+    threading.Thread(target=portal_httpd.serve_forever, daemon=True).start()
+    foreign_httpd, foreign_url = _serve_page(tmp_path / "foreign", "page.html", endpoint)
+    valid = {
+        "nickname": "王阿姨", "topic": "公共设施", "tags": ["停车"], "score": "4",
+        "consent": "同意", "_hp": "", "_sid": "0123456789abcdef0123456789abcdef",
+    }  # fmt: skip
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            page.goto(f"{portal}page.html")
+            ok = page.evaluate("values => send(values)", valid)
+            assert ok["status"] == 201 and ok["data"]["ok"] is True and ok["data"]["receipt"]
+            again = page.evaluate("values => send(values)", valid)  # a retry: same receipt
+            assert again["data"]["receipt"] == ok["data"]["receipt"]
+            bad = page.evaluate("values => send(values)", {**valid, "_sid": None, "score": "9"})
+            assert bad["status"] == 422
+            assert bad["data"]["errors"] == {"score": rules.MESSAGES["rating"]}
+
+            page.goto(foreign_url)  # another origin: the preflight is refused
+            refused = page.evaluate("values => send(values)", {**valid, "_sid": None})
+            assert refused["status"] == 0 and "Failed to fetch" in refused["error"]
+            browser.close()
+    finally:
+        portal_httpd.shutdown()
+        foreign_httpd.shutdown()
+        server.stop()
+    rows = server.rows("t-open")
+    assert len(rows) == 1 and rows[0]["nickname"] == "王阿姨"

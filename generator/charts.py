@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from markupsafe import Markup, escape
@@ -50,8 +50,13 @@ class ChartSpec:
     description: str = ""  # one sentence for screen readers (<desc>)
 
     def digest(self) -> str:
-        payload = json.dumps([STYLE_VERSION, asdict(self)], ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            payload = json.dumps([STYLE_VERSION, self.kind, self.title, self.labels, self.series,
+                                  self.percent, self.unit, self.description], ensure_ascii=False)
+            cached = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+            object.__setattr__(self, "_digest", cached)
+        return cached
 
 
 @dataclass(frozen=True)
@@ -129,25 +134,43 @@ def _matplotlib():
     return Figure
 
 
+LINE_WIDTH = 1.8
+MARKER_SIZE = 5.0
+TITLE_PLACEHOLDER = "GZ-TITLE-PLACEHOLDER"
+
+
+def _line_axes(figure_class, spec: ChartSpec, with_data: bool):
+    fig = figure_class(figsize=(6.4, 2.8))
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.2)
+    ax = fig.add_subplot()
+    xs = list(range(len(spec.labels)))
+    for i, (name, values) in enumerate(spec.series):
+        ys = [float("nan") if v is None else (v * 100 if spec.percent else v) for v in values]
+        ax.plot(xs if with_data else [], ys if with_data else [], label=name, color=COLOURS[i % 6],
+                marker=MARKERS[i % 6], linestyle=DASHES[i % 6], linewidth=LINE_WIDTH,
+                markersize=MARKER_SIZE)
+    ax.set_xticks(xs, list(spec.labels))
+    ax.set_xlim(-0.3, max(0, len(xs) - 1) + 0.3)
+    if spec.percent:
+        ax.set_ylim(0, 105)
+        ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(3, len(spec.series)),
+              frameon=False, fontsize=9, borderaxespad=0.2)
+    return fig, ax
+
+
+def _save(fig) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return buffer.getvalue()
+
+
 def draw_svg(spec: ChartSpec) -> str:
-    """Draw one chart and return the cleaned SVG markup (no XML prolog)."""
+    """Draw one chart with matplotlib and return the cleaned SVG markup (no XML prolog)."""
     figure_class = _matplotlib()
     if spec.kind == "line":
-        fig = figure_class(figsize=(6.4, 2.8))
-        fig.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.2)
-        ax = fig.add_subplot()
-        xs = list(range(len(spec.labels)))
-        for i, (name, values) in enumerate(spec.series):
-            ys = [float("nan") if v is None else (v * 100 if spec.percent else v) for v in values]
-            ax.plot(xs, ys, label=name, color=COLOURS[i % 6], marker=MARKERS[i % 6],
-                    linestyle=DASHES[i % 6], linewidth=1.8, markersize=5)
-        ax.set_xticks(xs, list(spec.labels))
-        if spec.percent:
-            ax.set_ylim(0, 105)
-            ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
-        ax.grid(axis="y", color="#dddddd", linewidth=0.6)
-        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(3, len(spec.series)),
-                  frameon=False, fontsize=9, borderaxespad=0.2)
+        fig, ax = _line_axes(figure_class, spec, with_data=True)
     elif spec.kind == "bar":
         height = 0.9 + 0.34 * max(1, len(spec.labels))
         fig = figure_class(figsize=(6.4, height))
@@ -172,9 +195,107 @@ def draw_svg(spec: ChartSpec) -> str:
     else:
         raise ValueError(f"unknown chart kind: {spec.kind}")
     ax.set_title(spec.title, loc="left")
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    return _clean(buffer.getvalue(), spec)
+    return _clean(_save(fig), spec)
+
+
+# --- the fast path for trend charts ----------------------------------------------------------
+# Every community page of a build has a trend chart with the same quarters, series and axis;
+# only the title and the values differ. matplotlib lays out that frame once (axes, ticks,
+# legend, fonts); the lines and markers of each chart are then placed with the frame's own
+# data-to-SVG transform, which costs well under a millisecond instead of tens.
+
+
+@dataclass(frozen=True)
+class LineFrame:
+    svg: str  # matplotlib's SVG with empty series and a placeholder title
+    x0: float  # SVG coordinates of the axes box (points)
+    x1: float
+    y_bottom: float
+    y_top: float
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+    prefix: str  # the id prefix in ``svg``, replaced by each chart's own
+
+
+def frame_spec(spec: ChartSpec) -> ChartSpec:
+    return ChartSpec("line", TITLE_PLACEHOLDER, spec.labels,
+                     tuple((name, ()) for name, _ in spec.series), spec.percent, spec.unit)
+
+
+DESC_PLACEHOLDER = "GZ-DESC-PLACEHOLDER"
+
+
+def draw_line_frame(spec: ChartSpec) -> LineFrame:
+    """The frame, drawn by matplotlib and cleaned once, with placeholders for title and desc."""
+    figure_class = _matplotlib()
+    fig, ax = _line_axes(figure_class, spec, with_data=False)
+    ax.set_title(TITLE_PLACEHOLDER, loc="left")
+    raw = _save(fig)
+    width, height = (float(v) * 72 for v in fig.get_size_inches())
+    box = ax.get_position()
+    placeholder = ChartSpec("line", TITLE_PLACEHOLDER, spec.labels, spec.series, spec.percent,
+                            spec.unit, DESC_PLACEHOLDER)
+    return LineFrame(_clean(raw, placeholder), box.x0 * width, box.x1 * width, height - box.y0 * height,
+                     height - box.y1 * height, tuple(ax.get_xlim()), tuple(ax.get_ylim()),
+                     _prefix(placeholder))
+
+
+_DASH_ARRAYS = {"-": None, "--": (3.7, 1.6), "-.": (6.4, 1.6, 1.0, 1.6), ":": (1.0, 1.65)}
+
+
+def _marker(kind: str, x: float, y: float, colour: str) -> str:
+    r = MARKER_SIZE / 2
+    style = f'style="fill: {colour}; stroke: {colour}; stroke-width: 1"'
+    if kind == "o":
+        return f'<circle cx="{x:.2f}" cy="{y:.2f}" r="{r:.2f}" {style}/>'
+    if kind == "s":
+        return f'<rect x="{x - r:.2f}" y="{y - r:.2f}" width="{2 * r:.2f}" height="{2 * r:.2f}" {style}/>'
+    shapes = {
+        "^": [(0, -r), (-r, r), (r, r)], "v": [(0, r), (-r, -r), (r, -r)],
+        "D": [(0, -r), (r, 0), (0, r), (-r, 0)],
+        "P": [(-r / 3, -r), (r / 3, -r), (r / 3, -r / 3), (r, -r / 3), (r, r / 3), (r / 3, r / 3),
+              (r / 3, r), (-r / 3, r), (-r / 3, r / 3), (-r, r / 3), (-r, -r / 3), (-r / 3, -r / 3)],
+    }
+    points = " ".join(f"{x + dx:.2f},{y + dy:.2f}" for dx, dy in shapes[kind])
+    return f'<polygon points="{points}" {style}/>'
+
+
+def compose_line(frame: LineFrame, spec: ChartSpec) -> str:
+    """A trend chart from its frame: the series' lines and markers, the real title."""
+    (xa, xb), (ya, yb) = frame.xlim, frame.ylim
+
+    def sx(x: float) -> float:
+        return frame.x0 + (x - xa) / (xb - xa) * (frame.x1 - frame.x0)
+
+    def sy(y: float) -> float:
+        return frame.y_bottom - (y - ya) / (yb - ya) * (frame.y_bottom - frame.y_top)
+
+    parts = ['<g class="gz-series">']
+    for i, (_name, values) in enumerate(spec.series):
+        colour, dashes = COLOURS[i % 6], _DASH_ARRAYS[DASHES[i % 6]]
+        points = [(sx(x), sy(v * 100 if spec.percent else v)) if v is not None else None
+                  for x, v in enumerate(values)]
+        runs, run = [], []
+        for point in points:  # a missing value breaks the line, as matplotlib does with NaN
+            if point is None:
+                runs.append(run)
+                run = []
+            else:
+                run.append(point)
+        runs.append(run)
+        dash = f"; stroke-dasharray: {','.join(f'{d * LINE_WIDTH:.2f}' for d in dashes)}" if dashes else ""
+        for run in runs:
+            if len(run) > 1:
+                d = "M " + " L ".join(f"{x:.2f} {y:.2f}" for x, y in run)
+                parts.append(f'<path d="{d}" style="fill: none; stroke: {colour}; '
+                             f'stroke-width: {LINE_WIDTH}; stroke-linecap: round{dash}"/>')
+        parts += [_marker(MARKERS[i % 6], x, y, colour) for x, y in (p for p in points if p)]
+    parts.append("</g>")
+    svg = (frame.svg.replace(frame.prefix, _prefix(spec))
+           .replace(f">{TITLE_PLACEHOLDER}<", f">{escape(spec.title)}<")
+           .replace(f">{DESC_PLACEHOLDER}<", f">{escape(spec.description or _describe(spec))}<", 1))
+    end = svg.rindex("</svg>")
+    return svg[:end] + "".join(parts) + svg[end:]
 
 
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
@@ -187,11 +308,15 @@ _BETWEEN_TAGS = re.compile(r">\s+<")
 _PATH_WS = re.compile(r"\s*\n\s*")
 
 
+def _prefix(spec: ChartSpec) -> str:
+    return "c" + spec.digest()[:8] + "-"
+
+
 def _clean(svg: str, spec: ChartSpec) -> str:
     """Make matplotlib's SVG fit inline in an HTML page, several per page, accessible."""
     svg = _PROLOG.sub("", svg, count=1)
     svg = _METADATA.sub("", svg)
-    prefix = "c" + spec.digest()[:8] + "-"
+    prefix = _prefix(spec)
     referenced = {m.group(2) for m in _REF.finditer(svg)}
     # ids must be unique in the page: keep (prefixed) only the referenced ones
     svg = _ID.sub(lambda m: f' id="{prefix}{m.group(1)}"' if m.group(1) in referenced else "", svg)
@@ -230,8 +355,11 @@ def _describe(spec: ChartSpec) -> str:
 class ChartRenderer:
     """Renders specs once: in-process memo plus an optional on-disk cache keyed by digest."""
 
-    def __init__(self, cache_dir: Path | None = None, workers: int | None = None):
+    def __init__(self, cache_dir: Path | None = None, workers: int | None = None,
+                 fast_lines: bool = True):
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.fast_lines = fast_lines  # trend charts from a shared frame (see compose_line)
+        self._frames: dict[ChartSpec, LineFrame] = {}
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._memo: dict[str, str] = {}
         self.drawn = 0  # charts actually drawn (cache misses), for measurements
@@ -262,6 +390,15 @@ class ChartRenderer:
             digest = spec.digest()
             if self._cached(digest) is None:
                 missing.setdefault(digest, spec)
+        lines = {d: s for d, s in missing.items() if s.kind == "line" and self.fast_lines}
+        for digest, spec in lines.items():
+            key = frame_spec(spec)
+            frame = self._frames.get(key)
+            if frame is None:
+                frame = self._frames[key] = draw_line_frame(key)
+            self._store(digest, compose_line(frame, spec))
+            missing.pop(digest)
+            self.drawn += 1
         if missing:
             todo = list(missing.items())
             if self.workers > 1 and len(todo) >= 32:

@@ -66,3 +66,25 @@ def test_rendering_is_deterministic_and_cached(tmp_path):
     again = ChartRenderer(tmp_path, workers=1)
     assert again.render(_trend()).svg == first[0].svg and again.drawn == 0  # read from disk
     assert len(list(tmp_path.glob("*.svg"))) == 1
+
+
+def test_fast_trend_charts_match_matplotlib():
+    """Trend charts drawn from a shared frame put every point where matplotlib puts it."""
+    spec = line_chart("对照", ["甲", "乙", "丙"], [("按期办结率", [0.0, 0.5, 1.0]), ("满意率", [0.9, None, 0.8])])
+    slow = draw_svg(spec)
+    fast = ChartRenderer(workers=1).render(spec).svg
+    assert ChartRenderer(workers=1, fast_lines=False).render(spec).svg == slow
+
+    def points(svg: str, colour: str) -> list[tuple[float, float]]:
+        path = re.search(rf'<path d="([^"]+)"[^>]*stroke: {colour}', svg, re.I).group(1)
+        return [tuple(map(float, p.split())) for p in re.findall(r"[\d.]+ [\d.]+", path)]
+
+    series = fast[fast.index('class="gz-series"'):]  # the frame's legend comes first
+    for got, want in zip(points(series, "#0072B2"), points(slow, "#0072B2"), strict=True):
+        assert abs(got[0] - want[0]) < 0.01 and abs(got[1] - want[1]) < 0.01
+    texts = lambda svg: sorted(t.text for t in ET.fromstring(svg).iter(f"{SVG}text"))  # noqa: E731
+    assert texts(fast) == texts(slow)
+    root = ET.fromstring(fast)
+    assert root.find(f"{SVG}title").text == "对照" and "TITLE" not in fast and "PLACEHOLDER" not in fast
+    group = root.find(f"{SVG}g[@class='gz-series']")
+    assert len(group.findall(f"{SVG}circle")) == 3 and len(group.findall(f"{SVG}rect")) == 2  # markers

@@ -1,0 +1,157 @@
+"""What a resident's browser does with the portal: headless Chromium over a local server.
+
+Every page type is loaded and every request recorded: none may go to another origin. The
+index tables sort and filter; without JavaScript every row is still there; the pages fit a
+phone's width and print on A4 without the site's chrome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from generator.build import build
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+if not Path(CHROMIUM).exists():  # pragma: no cover
+    pytest.skip("需要 Debian 的 chromium", allow_module_level=True)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("browser")
+    data = tmp / "data"
+    shutil.copytree(ROOT / "data", data)
+    site = tmp / "site"
+    build(data, site, docs_dir=tmp / "docs", today=dt.date(2026, 11, 28), index=True)
+    handler = functools.partial(_Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def _first_link(page, index: str) -> str:
+    page.goto(index)
+    href = page.locator("article table a").first.get_attribute("href")
+    assert href
+    return page.evaluate("(h) => new URL(h, location.href).href", href)
+
+
+def test_no_page_type_asks_another_origin(site_url: str, browser) -> None:
+    origin = urlsplit(site_url).netloc
+    page = browser.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    targets = [site_url, site_url + "opendata/", site_url + "tags/", site_url + "about/",
+               site_url + "participate/", site_url + "editors/", site_url + "about/city-brain/"]
+    for index in ("streets/", "communities/", "councils/", "meetings/", "projects/", "organisations/",
+                  "policies/", "awards/", "tags/"):
+        targets.append(site_url + index)
+        targets.append(_first_link(page, site_url + index))
+    for url in targets:
+        response = page.goto(url)
+        assert response is not None and response.status == 200, url
+        page.wait_for_load_state("networkidle")
+        assert page.locator("html").get_attribute("lang") == "zh"
+        assert "示例数据" in page.locator(".md-banner").inner_text()
+    foreign = [u for u in requests if urlsplit(u).scheme in ("http", "https") and urlsplit(u).netloc != origin]
+    assert not foreign, foreign
+    assert len(requests) > len(targets)
+    page.close()
+
+
+def test_index_table_filters_and_sorts(site_url: str, browser) -> None:
+    page = browser.new_page()
+    page.goto(site_url + "communities/")
+    rows = page.locator(".gz-table tbody tr")
+    total = rows.count()
+    assert total >= 5
+    first_name = rows.first.locator("td").first.inner_text()
+    page.get_by_label("筛选村社：").fill(first_name)
+    visible = page.locator(".gz-table tbody tr:not([hidden])")
+    assert 1 <= visible.count() < total
+    assert first_name in visible.first.inner_text()
+    page.get_by_label("筛选村社：").fill("")
+    assert page.locator(".gz-table tbody tr:not([hidden])").count() == total
+
+    # sort by the grid count, descending on the second click
+    header = page.locator(".gz-table thead th button", has_text="网格").first
+    header.click()
+    header.click()
+    column = [h.inner_text() for h in page.locator(".gz-table thead th").all()].index("网格")
+    values = [int(r.locator("td").nth(column).inner_text().replace(",", "")) for r in rows.all()]
+    assert values == sorted(values, reverse=True)
+    assert page.locator(".gz-table thead th").nth(column).get_attribute("aria-sort") == "descending"
+    page.close()
+
+
+def test_everything_works_without_javascript(site_url: str, browser) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(site_url + "communities/")
+    rows = page.locator(".gz-table tbody tr")
+    assert rows.count() >= 5
+    assert page.locator(".gz-filter").count() == 0  # the filter is added by JS only
+    href = rows.first.locator("a").first.get_attribute("href")
+    page.goto(page.evaluate("(h) => new URL(h, location.href).href", href))
+    assert page.locator("article h1").count() == 1
+    context.close()
+
+
+def test_community_page_fits_a_phone(site_url: str, browser) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True)
+    page = context.new_page()
+    page.goto(_first_link(page, site_url + "communities/"))
+    page.wait_for_load_state("networkidle")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 361, width
+    context.close()
+
+
+def test_pages_print_on_a4_without_the_site_chrome(site_url: str, browser) -> None:
+    page = browser.new_page()
+    page.goto(_first_link(page, site_url + "meetings/"))
+    page.emulate_media(media="print")
+    assert page.locator(".md-header").evaluate("e => getComputedStyle(e).display") == "none"
+    assert page.locator(".md-sidebar--primary").evaluate("e => getComputedStyle(e).display") == "none"
+    assert page.locator(".md-banner").is_visible()  # the sample-data notice prints too
+    assert page.locator("article h1").is_visible()
+    pdf = page.pdf(format="A4", print_background=False)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 5_000
+    page.close()

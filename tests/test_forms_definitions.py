@@ -247,3 +247,14 @@ def test_codes_are_registered_with_chinese_text() -> None:
         kind = CATALOGUE[code]
         assert kind.severity in (Severity.ERROR, Severity.WARNING)
         assert any("\u4e00" <= ch <= "\u9fff" for ch in kind.title + kind.fix)
+
+
+def test_options_from_data_with_nothing_in_reach(tmp_path: Path) -> None:
+    text = _replace("{kind: 议事会, id: demo-council}", "{kind: 评选, id: a1}")
+    text = text.replace("    options: [停车, 环境]", "    options_from: projects")
+    _write(tmp_path, text)
+    dataset = _dataset(tmp_path / "data")
+    dataset.projects.clear()
+    forms, issues = load_forms(tmp_path / "data", dataset)
+    assert forms == []
+    assert _flat(issues) == [("form-no-data-options", "demo.yaml", 18, "fields[1].options_from")]

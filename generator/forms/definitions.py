@@ -156,6 +156,12 @@ RESULTS_UNREADABLE = register(
     "汇总结果文件无法读取",
     "用 gongzhi forms ingest 重新生成 data/forms/_results/ 中的文件",
 )
+NO_DATA_OPTIONS = register(
+    "form-no-data-options",
+    E,
+    "选项来自数据（options_from），但发起方范围内没有可选的对象",
+    "检查 owner 是否正确，或先在 data/projects/ 中添加该村社或镇街的项目",
+)
 RESULTS_ORPHAN = register(
     "form-results-orphan", W, "汇总结果对应的表单不存在", "删除该结果文件，或恢复对应的表单定义"
 )
@@ -775,6 +781,24 @@ def load_forms(
                 issues.append(owner_issue)
                 continue
             resolve_options(form, dataset)
+            empty = [f for f in form.fields if f.options_from is not None and not f.options]
+            if empty:
+                _, marks = load_yaml(path.read_text(encoding="utf-8-sig"))
+                for item in empty:
+                    index = form.fields.index(item)
+                    line, column = marks.at(f"fields[{index}].options_from")
+                    issues.append(
+                        Issue.of(
+                            NO_DATA_OPTIONS,
+                            _display(path, data_dir),
+                            line,
+                            f"fields[{index}].options_from",
+                            f"“{item.label}”的选项来自{item.options_from.value}，"
+                            f"但{owner_name(form, dataset)}范围内一个也没有",
+                            column=column,
+                        )  # fmt: skip
+                    )
+                continue
         forms.append(form)
     known = {form.id for form in forms}
     defined = {p.stem for p in paths}

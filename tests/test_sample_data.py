@@ -266,3 +266,20 @@ def test_the_sample_validates_clean():
     assert problems == []
     assert result.dataset is not None
     assert len(result.dataset.communities) >= 12
+
+
+def test_illustrative_records_say_so(sample):
+    """A reader sees 示例 on every illustrative record: summaries of communities, organisations,
+    councils, meetings, projects (and their outcomes), evaluations and awards."""
+    texts = []
+    for folder in ("councils", "meetings", "projects", "evaluations", "awards"):
+        for record in sample[folder].values():
+            texts.append((record["id"], record.get("summary")))
+            if folder == "projects":
+                texts.append((record["id"], record.get("outcome")))
+    for community in sample["communities"].values():
+        texts.extend((o["id"], o.get("summary")) for o in community["organisations"])
+    texts.extend((o["id"], o.get("summary")) for o in sample["organisations"].values())
+    unmarked = [rid for rid, text in texts if text and "示例" not in text]
+    assert unmarked == []
+    assert sum(1 for _rid, text in texts if text) > 150

@@ -95,3 +95,13 @@ def test_district_ranking_states_its_minimum_and_metrics_page_defines_all(site):
     assert labels == [m.label for m in METRICS]
     stats = _soup(site, "stats/index.html")
     assert "村社按期办结率排名" in stats.get_text()
+
+
+def test_street_page_kpis_and_home_links_latest_report(site):
+    street = _soup(site, "streets/linping/index.html")
+    heading = street.find("h2", string="事件办理")
+    assert heading is not None and heading.find_next("figure", class_="gz-chart") is not None
+    communities = street.find("h3", string=re.compile("各村社")).find_next("table")
+    assert any(a.get_text() == "新丰社区" for a in communities.find_all("a"))
+    home = _soup(site, "index.html")
+    assert any(a.get("href", "").endswith("reports/2026-q2/") for a in home.find_all("a"))

@@ -233,11 +233,14 @@
           return null;
         }
         els.empty.hidden = true;
-        setStatus(
-          (query ? "找到 " + search.results.length + " 个与“" + query + "”相关的结果" : "共 " + search.results.length + " 个页面") +
-          (hasFilter ? "（已筛选）" : "")
-        );
-        return showMore(seq);
+        /* The status (read out by screen readers) changes once the first results are shown. */
+        return showMore(seq).then(function () {
+          if (seq !== state.seq) return;
+          setStatus(
+            (query ? "找到 " + search.results.length + " 个与“" + query + "”相关的结果" : "共 " + search.results.length + " 个页面") +
+            (hasFilter ? "（已筛选）" : "")
+          );
+        });
       });
     }).catch(function () { /* status already says what happened */ });
   }
@@ -247,7 +250,9 @@
      first results re-ordered so a page whose title is the query comes first. */
   function find(pf, query, filters) {
     if (!query) return pf.search(null, { filters: filters });
-    var terms = query.split(/\s+/).filter(Boolean);
+    /* Pagefind drops punctuation from the query but the index keeps its place, so a phrase
+       never spans punctuation: 临政法〔2025〕7号 is searched as 临政法 + 2025 + 7号. */
+    var terms = query.replace(PUNCTUATION, " ").split(/\s+/).filter(Boolean);
     var ranked = pf.search(spaced(query), { filters: filters });
     var phrases = terms.filter(function (t) { return HAS_CJK.test(t) && spaced(t).indexOf(" ") > 0; })
       .map(function (t) { return pf.search("\"" + spaced(t) + "\"", { filters: filters }); });

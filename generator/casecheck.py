@@ -438,14 +438,18 @@ def check_case_files(
     files: list[Path],
     rule: TableRule,
     *,
-    communities: set[str],
-    grids: dict[str, str | None],
+    communities: set[str] | None,
+    grids: dict[str, str | None] | None,
     root: Path,
     cap: int = DEFAULT_CAP,
     memory_limit: str | None = None,
     threads: int | None = None,
 ) -> list[Issue]:
-    """Check case files against the ``cases`` schema; at most ``cap`` issues per code and file."""
+    """Check case files against the ``cases`` schema; at most ``cap`` issues per code and file.
+
+    ``communities`` and ``grids`` (id → community) are the known ids; ``None`` skips that
+    reference check (when a YAML file that defines them could not be read).
+    """
     import duckdb
     import pyarrow as pa
 
@@ -461,8 +465,11 @@ def check_case_files(
         )
         try:
             con.register(
-                "communities_ref", pa.table({"id": pa.array(sorted(communities), pa.string())})
+                "communities_ref",
+                pa.table({"id": pa.array(sorted(communities or ()), pa.string())}),
             )
+            grids_known = grids is not None
+            grids = grids or {}
             grid_ids = sorted(grids)
             con.register(
                 "grids_ref",
@@ -476,7 +483,11 @@ def check_case_files(
             for path in files:
                 file = rel(path, root)
                 try:
-                    issues.extend(_check_file(con, path, file, rule, cap))
+                    issues.extend(
+                        _check_file(
+                            con, path, file, rule, cap, communities is not None, grids_known
+                        )
+                    )
                 except (
                     duckdb.IOException,
                     duckdb.InvalidInputException,
@@ -507,7 +518,15 @@ def _duckdb_failure(path: Path, file: str, exc: Exception) -> Issue:
     return Issue.of(UNREADABLE, file, None, "", f"{what}（DuckDB：{first[:300]}）。")
 
 
-def _check_file(con: Any, path: Path, file: str, rule: TableRule, cap: int) -> list[Issue]:
+def _check_file(
+    con: Any,
+    path: Path,
+    file: str,
+    rule: TableRule,
+    cap: int,
+    check_communities: bool = True,
+    check_grids: bool = True,
+) -> list[Issue]:
     is_csv = path.suffix.lower() == ".csv"
     issues: list[Issue] = []
     if is_csv:
@@ -551,7 +570,7 @@ def _check_file(con: Any, path: Path, file: str, rule: TableRule, cap: int) -> l
     col = text
     checks = compile_checks(rule, columns, cols)
     # references: membership tests against the small id tables (hash MARK joins built on them)
-    if "community" in columns:
+    if "community" in columns and check_communities:
         checks.append(
             _Check(
                 UNKNOWN_REFERENCE,
@@ -561,7 +580,7 @@ def _check_file(con: Any, path: Path, file: str, rule: TableRule, cap: int) -> l
                 lambda r: f"未找到村社“{r['community']}”。",
             )
         )
-    if "grid" in columns:
+    if "grid" in columns and check_grids:
         if "community" in columns:
             grid_problem = (
                 f"({col('grid')}, {col('community')}) NOT IN (SELECT id, community FROM grids_ref)"
@@ -615,7 +634,9 @@ def _check_file(con: Any, path: Path, file: str, rule: TableRule, cap: int) -> l
         f"CREATE TEMP TABLE flagged AS SELECT * FROM (SELECT src.__rn AS __rn, {', '.join(kept + masks)} "
         f"FROM ({inner}) src) WHERE {any_flag}"
     )
-    if "grid" in columns:  # which community each flagged row's grid belongs to (few rows)
+    if (
+        "grid" in columns and check_grids
+    ):  # which community each flagged row's grid belongs to (few rows)
         con.execute("ALTER TABLE flagged ADD COLUMN __grid_community VARCHAR")
         con.execute(
             "UPDATE flagged SET __grid_community = grids_ref.community FROM grids_ref "
@@ -632,7 +653,7 @@ def _check_file(con: Any, path: Path, file: str, rule: TableRule, cap: int) -> l
         rejected = [
             (int(line), str(kind), str(message))
             for line, kind, message in con.execute(
-                "SELECT line, arg_min(error_type, len(error_message)), min(error_message) "
+                "SELECT line, arg_min(error_type, column_idx), arg_min(error_message, column_idx) "
                 "FROM rejects GROUP BY line ORDER BY line"
             ).fetchall()
         ]

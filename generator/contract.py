@@ -16,6 +16,13 @@ import yaml
 
 from generator.layout import PACKAGE_FILE
 
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the PyYAML build
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+_CHECKED: set[tuple[str, int, int]] = set()  # packages already checked with Frictionless
+
 
 class ContractError(Exception):
     """The data package is missing or is not a valid Frictionless Data Package (Chinese message)."""
@@ -133,18 +140,20 @@ def load_contract(data_dir: Path, *, check_with_frictionless: bool = True) -> Co
     if not path.is_file():
         raise ContractError(f"找不到数据契约文件 {path}（每个数据文件夹都需要 {PACKAGE_FILE}）。")
     try:
-        descriptor = yaml.safe_load(path.read_text(encoding="utf-8"))
+        descriptor = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
         raise ContractError(f"数据契约 {path} 无法读取：{exc}") from exc
     if not isinstance(descriptor, dict) or not isinstance(descriptor.get("resources"), list):
         raise ContractError(f"数据契约 {path} 不是数据包（缺少 resources 列表）。")
-    if check_with_frictionless:
+    stamp = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
+    if check_with_frictionless and stamp not in _CHECKED:
         import frictionless  # imported lazily: it takes a while to load
 
         report = frictionless.Package.validate_descriptor(descriptor)
         if not report.valid:
             details = "；".join(error.message for error in report.errors[:5])
             raise ContractError(f"数据契约 {path} 不符合 Frictionless 数据包规范：{details}")
+        _CHECKED.add(stamp)
     tables: dict[str, TableRule] = {}
     for resource in descriptor["resources"]:
         schema = resource.get("schema") or {}

@@ -146,6 +146,7 @@ class Loaded:
     case_files: list[Path]
     issues: list[Issue]
     files: list[Path]  # every data file read (YAML and cases), for provenance
+    unreadable: set[str] = field(default_factory=set)  # tables with a file that could not be read
 
 
 def display_root(data_dir: Path) -> Path:
@@ -372,10 +373,12 @@ def parse_yaml(text: str, file: str) -> tuple[yaml.Node | None, list[Issue]]:
 # ---------------------------------------------------------------------------- flattening
 
 
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+def did_you_mean(
+    word: str, choices: list[str] | tuple[str, ...], cutoff: float = 0.6
+) -> str | None:
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     if not matches and word.lower() != word:
-        matches = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+        matches = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=cutoff)
     return matches[0] if matches else None
 
 
@@ -647,14 +650,19 @@ def load_tables(
     entities, cases, issues = discover(data_dir, root)
     flattener = Flattener(field_names)
     rows: dict[str, list[RawRow]] = {name: [] for name in field_names}
+    unreadable: set[str] = set()
     for found in entities:
         file = rel(found.path, root)
         found_rows, found_issues = read_entity_file(found, file, flattener)
+        if not found_rows and found.source is not None:
+            # its records are unknown: references to its tables would be reported in vain
+            unreadable.add(found.source.resource)
+            unreadable.update(n.resource for n in found.source.nested)
         issues.extend(found_issues)
         for row in found_rows:
             rows.setdefault(row.resource, []).append(row)
     files = [f.path for f in entities] + cases
-    return Loaded(rows, cases, issues, files)
+    return Loaded(rows, cases, issues, files, unreadable)
 
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

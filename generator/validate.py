@@ -486,13 +486,18 @@ class _Table:
 
 
 def _where_kept(resource: str) -> str:
-    for source in ENTITY_SOURCES:
-        if source.resource == resource:
-            return f"data/{source.folder}/" if source.folder else f"data/{source.single_file}"
-        for nested in source.nested:
-            if nested.resource == resource:
-                return f"data/{source.folder}/ 各文件的 {nested.key} 列表"
-    return "data/"
+    places = [
+        f"data/{source.folder}/" if source.folder else f"data/{source.single_file}"
+        for source in ENTITY_SOURCES
+        if source.resource == resource
+    ]
+    places += [
+        f"data/{source.folder}/ 中文件的 {nested.key} 列表"
+        for source in ENTITY_SOURCES
+        for nested in source.nested
+        if nested.resource == resource
+    ]
+    return "或".join(places) if places else "data/"
 
 
 def _cast_tables(
@@ -513,7 +518,12 @@ def _cast_tables(
     return tables
 
 
-def _check_ids_match_files(tables: dict[str, _Table], issues: list[Issue]) -> None:
+def _check_ids_match_files(tables: dict[str, _Table], issues: list[Issue]) -> dict[str, set]:
+    """Report ids that differ from their file name; return the file names as aliases.
+
+    References to the file name are then not reported as well: one mistake, one message.
+    """
+    aliases: dict[str, set] = {}
     for source in ENTITY_SOURCES:
         if not source.id_field or source.resource not in tables:
             continue
@@ -524,6 +534,7 @@ def _check_ids_match_files(tables: dict[str, _Table], issues: list[Issue]) -> No
             stem = Path(raw.file).stem
             value = typed.get(source.id_field)
             if value is not None and str(value) != stem:
+                aliases.setdefault(source.resource, set()).add((stem,))
                 line, column = raw.where(source.id_field)
                 issues.append(
                     Issue.of(
@@ -536,6 +547,7 @@ def _check_ids_match_files(tables: dict[str, _Table], issues: list[Issue]) -> No
                         column=column,
                     )
                 )
+    return aliases
 
 
 def _check_unique(tables: dict[str, _Table], issues: list[Issue]) -> None:
@@ -580,13 +592,20 @@ def _check_unique(tables: dict[str, _Table], issues: list[Issue]) -> None:
                     seen[value] = raw
 
 
-def _check_foreign_keys(tables: dict[str, _Table], issues: list[Issue]) -> None:
+def _check_foreign_keys(
+    tables: dict[str, _Table],
+    issues: list[Issue],
+    unreadable: set[str] = frozenset(),
+    aliases: dict[str, set] | None = None,
+) -> None:
     for table in tables.values():
         for fk in table.rule.foreign_keys:
             target = tables.get(fk.resource)
-            if target is None:
+            if target is None or fk.resource in unreadable:
                 continue
             keys = {tuple(t.get(f) for f in fk.reference_fields) for t in target.typed}
+            if fk.reference_fields == ("id",):
+                keys |= (aliases or {}).get(fk.resource, set())
             choices = sorted({str(k[0]) for k in keys if k and k[0] is not None})
             for raw, typed in zip(table.raw, table.typed, strict=True):
                 value = tuple(typed.get(f) for f in fk.fields)
@@ -731,7 +750,7 @@ def _check_domain(tables: dict[str, _Table], issues: list[Issue]) -> None:
         for raw, typed in zip(table.raw, table.typed, strict=True):
             for tag in typed.get("tags") or ():
                 if tag not in GOVERNANCE_TAGS:
-                    guess = did_you_mean(tag, GOVERNANCE_TAGS)
+                    guess = did_you_mean(tag, GOVERNANCE_TAGS, cutoff=0.5)
                     hint = (
                         (f"是不是“{guess}”？" if guess else "")
                         + "可用标签："
@@ -803,9 +822,9 @@ def check(
                 "数据文件夹中没有 district.yaml。",
             )
         )
-    _check_ids_match_files(tables, issues)
+    aliases = _check_ids_match_files(tables, issues)
     _check_unique(tables, issues)
-    _check_foreign_keys(tables, issues)
+    _check_foreign_keys(tables, issues, loaded.unreadable, aliases)
     _check_domain(tables, issues)
     if cases and loaded.case_files and "cases" in contract.tables:
         from generator.casecheck import check_case_files
@@ -814,8 +833,12 @@ def check(
             check_case_files(
                 loaded.case_files,
                 contract.tables["cases"],
-                communities={t["id"] for t in tables["communities"].typed if t.get("id")},
-                grids={t["id"]: t.get("community") for t in tables["grids"].typed if t.get("id")},
+                communities=None
+                if "communities" in loaded.unreadable
+                else {t["id"] for t in tables["communities"].typed if t.get("id")},
+                grids=None
+                if "grids" in loaded.unreadable
+                else {t["id"]: t.get("community") for t in tables["grids"].typed if t.get("id")},
                 root=root,
             )
         )

@@ -258,3 +258,16 @@ def test_options_from_data_with_nothing_in_reach(tmp_path: Path) -> None:
     forms, issues = load_forms(tmp_path / "data", dataset)
     assert forms == []
     assert _flat(issues) == [("form-no-data-options", "demo.yaml", 18, "fields[1].options_from")]
+
+
+def test_endpoint_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path, GOOD)
+    monkeypatch.setenv("GONGZHI_INTAKE_URL", "https://intake.example.gov.cn")
+    forms, issues = load_forms(tmp_path / "data")
+    assert (
+        issues == [] and forms[0].delivery.action("demo") == "https://intake.example.gov.cn/f/demo"
+    )
+    monkeypatch.setenv("GONGZHI_INTAKE_URL", "intake")
+    forms, issues = load_forms(tmp_path / "data")
+    assert [i.code for i in issues] == ["form-bad-url"]
+    assert forms[0].delivery.action("demo") == "http://127.0.0.1:8787/f/demo"

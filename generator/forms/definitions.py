@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -50,7 +51,8 @@ from generator.model import Dataset, Source
 FORMS_FOLDER = "forms"
 RESULTS_FOLDER = "forms/_results"  # under data/; the loader leaves data/forms/ to this module
 SETTINGS_FILE = "_settings.yaml"
-DEV_ENDPOINT = "http://127.0.0.1:8787"  # `gongzhi intake serve` on the editor's machine
+DEV_ENDPOINT = "http://127.0.0.1:8787"
+ENDPOINT_VARIABLE = "GONGZHI_INTAKE_URL"  # `gongzhi intake serve` on the editor's machine
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 FIELD_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -758,11 +760,25 @@ def load_forms(
 ) -> tuple[list[Form], list[Issue]]:
     """All valid forms (by id) with published results attached, and every issue found.
 
-    ``default_endpoint`` (e.g. from mkdocs.yml ``extra.gongzhi_intake_url``) overrides the
-    settings file. With a ``dataset``, owners are checked and ``options_from`` choices filled.
+    The default intake endpoint (for forms that name none) is, in order: ``default_endpoint``,
+    the ``GONGZHI_INTAKE_URL`` environment variable (e.g. set for the production build),
+    ``data/forms/_settings.yaml``, then the local ``gongzhi intake serve``. With a ``dataset``,
+    owners are checked and ``options_from`` choices filled.
     """
     settings_endpoint, issues = read_settings(data_dir)
-    endpoint = default_endpoint or settings_endpoint
+    from_env = os.environ.get(ENDPOINT_VARIABLE, "").strip()
+    if from_env and not re.match(r"^https?://[^\s/]+", from_env):
+        issues.append(
+            Issue.of(
+                BAD_URL,
+                f"${ENDPOINT_VARIABLE}",
+                None,
+                "",
+                f"环境变量 {ENDPOINT_VARIABLE} 的值“{from_env}”不是完整的网址",
+            )  # fmt: skip
+        )
+        from_env = ""
+    endpoint = default_endpoint or from_env or settings_endpoint
     forms: list[Form] = []
     folder = data_dir / FORMS_FOLDER
     paths = (

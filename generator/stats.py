@@ -583,46 +583,85 @@ _BASIS = {
 }
 
 
+class _Lazy(dict):
+    """A dict that computes a missing entry once, on first use (templates use a few)."""
+
+    def __init__(self, compute):
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: str):
+        value = self[key] = self._compute(key)
+        return value
+
+
 class KpiView:
-    """Formatted figures of one unit in one period; ``view.on_time_rate`` is a ``Figure``."""
+    """Formatted figures of one unit in one period; ``view.on_time_rate`` is a ``Figure``.
+
+    Figures and changes are formatted when first used: a build makes views for every community
+    over several quarters, and pages show only some figures of each.
+    """
 
     def __init__(self, kpi: Kpi, name: str, previous: Kpi | None = None,
                  year_before: Kpi | None = None, complete: bool = True, suppress: bool = False):
-        from generator.metrics import METRICS, SUPPRESS_BELOW, SUPPRESSED_TEXT, Unit
-
+        self.kpi = kpi
         self.level = kpi.level
         self.unit = kpi.unit
         self.name = name
         self.period = kpi.period
-        self.period_label = kpi.period.label
-        self.short_label = kpi.period.short_label
         self.complete = complete
         self.suppressed = suppress
-        self.figures: dict[str, Figure] = {}
-        for metric in METRICS:
-            value = kpi.value(metric.key)
-            if suppress and metric.unit is Unit.COUNT and 0 < value < SUPPRESS_BELOW:
-                self.figures[metric.key] = Figure(None, SUPPRESSED_TEXT, True)
-            elif suppress and metric.unit is not Unit.COUNT and kpi.value(_BASIS[metric.key]) < SUPPRESS_BELOW:
-                self.figures[metric.key] = Figure(None, "—", True)
-            else:
-                self.figures[metric.key] = Figure(value, format_metric(metric.key, value))
+        self.figures: dict[str, Figure] = _Lazy(self._figure)
         # Comparisons would undo the suppression of small counts, so grids get none.
-        self.vs_previous = {} if suppress else {m.key: change_between(m.key, kpi, previous) for m in METRICS}
-        self.vs_year_before = {} if suppress else {m.key: change_between(m.key, kpi, year_before) for m in METRICS}
-        self.categories = [] if suppress else _shares(kpi.categories, kpi.received)
-        self.channels = [] if suppress else _shares(kpi.channels, kpi.received)
-        self.top_categories = self.categories[:3]
+        self.vs_previous: dict[str, Change] = {} if suppress else _Lazy(
+            lambda key: change_between(key, kpi, previous))
+        self.vs_year_before: dict[str, Change] = {} if suppress else _Lazy(
+            lambda key: change_between(key, kpi, year_before))
+
+    def _figure(self, key: str) -> Figure:
+        from generator.metrics import METRICS_BY_KEY, SUPPRESS_BELOW, SUPPRESSED_TEXT, Unit
+
+        unit = METRICS_BY_KEY[key].unit  # KeyError for unknown keys
+        value = self.kpi.value(key)
+        if self.suppressed:
+            if unit is Unit.COUNT and 0 < value < SUPPRESS_BELOW:
+                return Figure(None, SUPPRESSED_TEXT, True)
+            if unit is not Unit.COUNT and self.kpi.value(_BASIS[key]) < SUPPRESS_BELOW:
+                return Figure(None, "—", True)
+        return Figure(value, format_metric(key, value))
+
+    @property
+    def period_label(self) -> str:
+        return self.period.label
+
+    @property
+    def short_label(self) -> str:
+        return self.period.short_label
+
+    @property
+    def categories(self) -> list[Share]:
+        return [] if self.suppressed else _shares(self.kpi.categories, self.kpi.received)
+
+    @property
+    def channels(self) -> list[Share]:
+        return [] if self.suppressed else _shares(self.kpi.channels, self.kpi.received)
+
+    @property
+    def top_categories(self) -> list[Share]:
+        return self.categories[:3]
 
     def __getattr__(self, key: str) -> Figure:
-        figures = self.__dict__.get("figures", {})
-        if key in figures:
-            return figures[key]
+        figures = self.__dict__.get("figures")
+        if figures is not None:
+            try:
+                return figures[key]
+            except KeyError:
+                pass
         raise AttributeError(key)
 
     def change(self, key: str, against: str = "previous") -> Change:
         table = self.vs_previous if against == "previous" else self.vs_year_before
-        return table.get(key, NO_CHANGE)
+        return table[key] if table or isinstance(table, _Lazy) else NO_CHANGE
 
 
 def _shares(counts: tuple[tuple[str, int], ...], total: int) -> list[Share]:

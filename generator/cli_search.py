@@ -1,0 +1,44 @@
+"""``gongzhi index``: (re)build the search index of an already built site.
+
+``gongzhi build`` runs the same stage as its last step; this command is for a site built with
+``--no-index`` or by another engine (the generated docs folder also builds under engines that
+run no MkDocs plugins), and for measuring the stage on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from generator.cli import EXIT_CANNOT_RUN, EXIT_OK
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "index",
+        help="为已生成的网站建立搜索索引（Pagefind，中文分词与拼音）",
+        description="为已生成的网站建立搜索索引：只索引正文（data-pagefind-body），"
+        "索引写入网站下的 pagefind/，先在旁边建好再替换。gongzhi build 已包含这一步。",
+    )
+    parser.add_argument("--site", default="site", help="已生成的网站文件夹（默认 site）")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.search import SearchIndexError, index_site
+
+    try:
+        report = index_site(Path(args.site))
+    except SearchIndexError as exc:
+        print(f"无法建立搜索索引：{exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    languages = "、".join(f"{lang} {count} 页" for lang, count in sorted(report.languages.items()))
+    print(
+        f"搜索索引已建立：{report.bundle_dir}（{report.pages} 页：{languages or '无'}；"
+        f"{report.bundle_files} 个文件，{report.bundle_bytes / 1024 / 1024:.1f} MB；"
+        f"用时 {report.seconds:.1f} 秒）"
+    )
+    for warning in report.warnings:
+        print(f"警告：{warning}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,169 @@
+"""Benchmark the full portal build at the district and city tiers, beside bare MkDocs.
+
+    .venv/bin/python bench/bench_build.py --tier district
+    .venv/bin/python bench/bench_build.py --tier city --rows 500000
+
+For a tier it (1) generates the data with ``gongzhi synth`` unless it is already there,
+(2) runs the whole ``gongzhi build`` pipeline in a child process (load → validate → link →
+derive → render → MkDocs → search index → swap) and records every stage's time and the
+child's peak memory, (3) runs bare ``mkdocs build --strict`` on the very same generated docs
+folder in another child process, and (4) reports site size and the HTML bytes of the
+community pages. Goals (issue #3): our own stages add at most 15 % to MkDocs's time; a
+community page is at most 60 KB of HTML.
+
+Results go to stdout and to ``bench/out/build-<tier>/result.json``. Numbers depend on the
+machine and on what else runs on it; the script prints the load average alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
+OUR_STAGES = ("validate", "config", "derive", "render", "swap")
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Run a child process; return its wall time, peak RSS in bytes, and its stdout."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    out_chunks: list[bytes] = []
+    err_chunks: list[bytes] = []
+    import threading
+
+    def pump(stream, sink):
+        for chunk in iter(lambda: stream.read(65536), b""):
+            sink.append(chunk)
+
+    threads = [threading.Thread(target=pump, args=(process.stdout, out_chunks)),
+               threading.Thread(target=pump, args=(process.stderr, err_chunks))]
+    for t in threads:
+        t.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    for t in threads:
+        t.join()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if process.returncode != 0:
+        sys.stderr.write(b"".join(err_chunks).decode("utf-8", "replace")[-4000:])
+        raise SystemExit(f"子进程失败（退出码 {process.returncode}）：{' '.join(args)}")
+    return wall, usage.ru_maxrss * 1024, b"".join(out_chunks).decode("utf-8")
+
+
+def child_build(data: Path, site: Path, docs: Path, index: bool) -> None:
+    """In the child: the whole pipeline, printing the stage timings as JSON."""
+    from generator.build import build
+
+    report = build(data, site, docs_dir=docs, index=index)
+    print(json.dumps({"timings": report.timings, "pages_written": report.pages_written,
+                      "indexed": report.indexed}))
+
+
+def bare_mkdocs_config(docs: Path, site: Path, target: Path) -> Path:
+    """mkdocs.yml with absolute paths to the generated docs folder and a separate site folder."""
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text("utf-8"))
+    config["docs_dir"] = str(docs)
+    config["site_dir"] = str(site)
+    config["theme"]["custom_dir"] = str(ROOT / config["theme"]["custom_dir"])
+    config.setdefault("extra", {})["sample_data"] = True
+    target.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")
+    return target
+
+
+def folder_size(path: Path) -> tuple[int, int]:
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="门户构建基准：完整管线与裸 MkDocs 对比")
+    parser.add_argument("--tier", choices=("small", "district", "city", "province"), default="district")
+    parser.add_argument("--rows", type=int, default=None, help="事件记录条数（默认按规模档）")
+    parser.add_argument("--out", default=None, help="工作文件夹（默认 bench/out/build-<tier>）")
+    parser.add_argument("--no-index", action="store_true", help="不建立搜索索引")
+    parser.add_argument("--child", nargs=3, metavar=("DATA", "SITE", "DOCS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        data, site, docs = (Path(p) for p in args.child)
+        child_build(data, site, docs, index=not args.no_index)
+        return 0
+
+    work = Path(args.out) if args.out else ROOT / "bench" / "out" / f"build-{args.tier}"
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / "data"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+
+    if not (data / "datapackage.yaml").exists():
+        command = [str(ROOT / ".venv" / "bin" / "gongzhi"), "synth", "--tier", args.tier, "--out", str(work), "--quiet"]
+        if args.rows:
+            command += ["--rows", str(args.rows)]
+        print(f"生成 {args.tier} 规模的数据……", flush=True)
+        synth_time, _, _ = run_child(command, env)
+        print(f"  用时 {synth_time:.1f} 秒", flush=True)
+
+    docs, site, bare_site = work / "docs", work / "site", work / "site-bare"
+    for folder in (docs, site, bare_site):
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+
+    print("完整构建（gongzhi build 管线）……", flush=True)
+    child = [str(PYTHON), str(Path(__file__).resolve()), "--child", str(data), str(site), str(docs)]
+    if args.no_index:
+        child.append("--no-index")
+    full_wall, full_rss, out = run_child(child, env)
+    full = json.loads(out.strip().splitlines()[-1])
+    timings = full["timings"]
+
+    print("裸 MkDocs（同一生成文件夹，mkdocs build --strict）……", flush=True)
+    config = bare_mkdocs_config(docs, bare_site, work / "mkdocs-bare.yml")
+    bare_wall, bare_rss, _ = run_child([str(ROOT / ".venv" / "bin" / "mkdocs"), "build", "--strict", "-q",
+                                        "-f", str(config)], env)
+
+    ours = sum(timings.get(stage, 0.0) for stage in OUR_STAGES)
+    pages = [p for p in (site / "communities").glob("*/index.html")]
+    page_sizes = [p.stat().st_size for p in pages]
+    html_files = [p for p in site.rglob("*.html")]
+    files, size = folder_size(site)
+    pagefind_files, pagefind_size = folder_size(site / "pagefind") if (site / "pagefind").exists() else (0, 0)
+    data_files, data_size = folder_size(site / "data") if (site / "data").exists() else (0, 0)
+    result = {
+        "tier": args.tier,
+        "load_average": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
+        "full_build_wall_s": round(full_wall, 2),
+        "full_build_peak_rss_mb": round(full_rss / 2**20, 1),
+        "stages_s": {k: round(v, 2) for k, v in timings.items()},
+        "our_stages_s": round(ours, 2),
+        "mkdocs_in_pipeline_s": round(timings.get("mkdocs", 0.0), 2),
+        "bare_mkdocs_wall_s": round(bare_wall, 2),
+        "bare_mkdocs_peak_rss_mb": round(bare_rss / 2**20, 1),
+        "our_overhead_vs_bare_mkdocs": round(ours / bare_wall, 3) if bare_wall else None,
+        "html_pages": len(html_files),
+        "site_files": files,
+        "site_mb": round(size / 2**20, 1),
+        "open_data_mb": round(data_size / 2**20, 1),
+        "search_index_mb": round(pagefind_size / 2**20, 1),
+        "search_index_files": pagefind_files,
+        "community_pages": len(page_sizes),
+        "community_page_kb_mean": round(statistics.mean(page_sizes) / 1024, 1) if page_sizes else None,
+        "community_page_kb_max": round(max(page_sizes) / 1024, 1) if page_sizes else None,
+        "goal_overhead_ok": (ours / bare_wall <= 0.15) if bare_wall else None,
+        "goal_community_page_ok": (max(page_sizes) <= 60_000) if page_sizes else None,
+    }
+    (work / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), "utf-8")
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

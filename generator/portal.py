@@ -22,7 +22,6 @@ from generator.model import (
     Council,
     Dataset,
     Decision,
-    FollowUp,
     Meeting,
     MeetingStatus,
     Organisation,
@@ -503,8 +502,3 @@ def _content_exists(ctx: RenderContext, rel: str) -> bool:
     if root is None:
         root = Path(__file__).resolve().parent.parent / "content"
     return (Path(root) / rel).is_file()
-
-
-def open_follow_ups(decisions: Iterable[Decision]) -> list[Decision]:
-    """Decisions whose follow-up is still open (待实施 / 实施中)."""
-    return [d for d in decisions if d.follow_up in (FollowUp.PENDING, FollowUp.IN_PROGRESS)]

@@ -643,3 +643,41 @@ def test_page_built_before_the_close_date_closes_itself(session: Session) -> Non
     page.clock.set_fixed_time(dt.datetime(2026, 12, 5, 15, 0, tzinfo=dt.UTC))  # 23:00 on the 5th
     session.open("forms/xinfeng-volunteers-winter/")
     assert page.locator("#gz-form").is_visible()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "forms/xinfeng-volunteers-winter/",
+        "forms/nanyuan-bench-review-2026/",
+        "forms/xinfeng-parking-survey/",
+        "forms/xinfeng-volunteers-winter/paper/",
+        "forms/",
+    ],
+)
+def test_axe_finds_no_accessibility_violations(session: Session, rel: str) -> None:
+    """axe-core (bundled with axe-playwright-python, run locally) over the form content.
+
+    The forms' own elements are checked against every rule; the rest of the article (links
+    coloured by the site theme) against every rule but colour contrast, which the theme owns.
+    """
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = session.page
+    session.open(rel)
+    if rel == "forms/xinfeng-volunteers-winter/":
+        page.get_by_role("button", name="提交").click()  # with the error messages showing too
+    axe = Axe()
+    own = [[s] for s in (".gz-form", ".gz-paper", ".gz-results-block", ".gz-privacy")
+           if page.locator(s).count()]  # fmt: skip
+    found = []
+    if own:
+        found += axe.run(page, context={"include": own}).response["violations"]
+    rest = axe.run(
+        page,
+        context={"include": [["article"]]},
+        options={"rules": {"color-contrast": {"enabled": False}}},
+    )
+    found += rest.response["violations"]
+    assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in found] == []

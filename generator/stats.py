@@ -248,7 +248,7 @@ def open_cases(con: duckdb.DuckDBPyConnection, case_files: Sequence[Path]) -> No
 
 # Stage 0: the case records, read once, with typed time stamps and the street of each community.
 _SLIM = """
-CREATE TEMP TABLE slim AS
+CREATE TABLE slim AS
 SELECT c.community, c.grid, m.street, c.channel, c.category, c.status, c.resolved_level,
        nullif(c.satisfaction, '') AS satisfaction,
        try_cast(c.reported_at AS TIMESTAMP) AS reported_at,
@@ -278,7 +278,7 @@ _KEYED = f"""
 
 # Stage 1: additive counts at the finest level (grid × quarter), one pass.
 _FINE = f"""
-CREATE TEMP TABLE fine AS
+CREATE TABLE fine AS
 SELECT qkey, qkey // 10 AS ykey, street, community, grid,
     count(*) FILTER (WHERE role = 'intake') AS received,
     count(accepted_at) FILTER (WHERE role = 'intake') AS accepted,
@@ -301,7 +301,7 @@ GROUP BY qkey, street, community, grid
 # Channel and category counts of reported cases, per community × quarter (shares are shown
 # down to the community; grids are too small to show them without disclosing cases).
 _SPLITS = """
-CREATE TEMP TABLE splits AS
+CREATE TABLE splits AS
 SELECT qkey, ykey, street, community, channel, category, count(*) AS n
 FROM (SELECT *, year(reported_at) * 10 + quarter(reported_at) AS qkey, year(reported_at) AS ykey
       FROM slim WHERE reported_at IS NOT NULL)
@@ -323,6 +323,32 @@ _KEY = ("by_year", "no_street", "no_community", "no_grid", "qkey", "ykey", "stre
 
 # Stage 2: roll the fine table up to every level and period; medians (not additive) from the
 # durations of the closed cases; channel/category maps; all joined on the grouping key.
+def _median_queries() -> list[str]:
+    """Exact medians, one grouping set at a time (a holistic aggregate keeps every value)."""
+    queries = []
+    for period in ("qkey", "ykey"):
+        for units in (("street", "community", "grid"), ("street", "community"), ("street",), ()):
+            keys = ", ".join((period, *units))
+            cols = ", ".join(
+                f"{c} AS {c}" if c in (period, *units) else f"NULL::{'BIGINT' if c in ('qkey', 'ykey') else 'VARCHAR'} AS {c}"
+                for c in ("qkey", "ykey", "street", "community", "grid")
+            )
+            flags = (f"{int(period == 'ykey')} AS by_year, {int('street' not in units)} AS no_street, "
+                     f"{int('community' not in units)} AS no_community, {int('grid' not in units)} AS no_grid")
+            queries.append(f"""
+                SELECT {flags}, {cols}, median(days) AS handling_median
+                FROM closed_durations GROUP BY {keys}""")
+    return queries
+
+
+_CLOSED_DURATIONS = f"""
+CREATE TABLE closed_durations AS
+SELECT street, community, grid, year(anchor) * 10 + quarter(anchor) AS qkey, year(anchor) AS ykey,
+       epoch(closed_at - reported_at) / 86400.0 AS days
+FROM (SELECT *, coalesce(due_at, closed_at) AS anchor FROM slim WHERE status = '{CLOSED}')
+WHERE anchor IS NOT NULL AND closed_at IS NOT NULL AND reported_at IS NOT NULL
+"""
+
 _STATS = f"""
 WITH counts AS (
     SELECT {_FLAGS}, GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
@@ -334,14 +360,6 @@ WITH counts AS (
         sum(at_street)::BIGINT AS at_street, sum(at_district)::BIGINT AS at_district,
         sum(answered)::BIGINT AS answered, sum(satisfied)::BIGINT AS satisfied
     FROM fine GROUP BY GROUPING SETS ({_GROUPS})
-),
-medians AS (
-    SELECT {_FLAGS}, GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
-        median(epoch(closed_at - reported_at) / 86400.0) AS handling_median
-    FROM (SELECT *, year(anchor) * 10 + quarter(anchor) AS qkey, year(anchor) AS ykey FROM (
-          SELECT *, coalesce(due_at, closed_at) AS anchor FROM slim WHERE status = '{CLOSED}'))
-    WHERE anchor IS NOT NULL
-    GROUP BY GROUPING SETS ({_GROUPS})
 ),
 split_sums AS (
     SELECT {_FLAGS}, 1 AS no_grid, qkey, ykey, street, community, NULL::VARCHAR AS grid,
@@ -387,30 +405,35 @@ def compute_stats(
     cut-off time for "overdue"; by default the latest time stamp found in the case records.
     Raises ``StatsError`` (Chinese message) when a file cannot be read.
     """
-    con = duckdb.connect()
-    try:
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        # Big tiers stay within a few GB: DuckDB spills its temporary tables and hash
-        # aggregates to disk beyond this limit instead of growing.
-        con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
-        con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/gongzhi-duckdb'")
-        con.execute("SET preserve_insertion_order = false")
-        open_cases(con, case_files)
-        con.execute("CREATE TEMP TABLE community_streets (community VARCHAR PRIMARY KEY, street VARCHAR)")
-        if community_streets:
-            con.executemany("INSERT INTO community_streets VALUES (?, ?)", list(community_streets.items()))
+    # An on-disk scratch database: its tables are compressed and spill beyond the memory limit,
+    # so a province-tier year of cases (12 M rows) stays within a few GB.
+    with tempfile.TemporaryDirectory(prefix="gongzhi-stats-") as scratch:
+        con = duckdb.connect(str(Path(scratch) / "stats.duckdb"))
         try:
-            con.execute(_SLIM)
-            if as_of is None:
-                as_of = con.execute(_AS_OF).fetchone()[0]
-            con.execute(_FINE, {"as_of": as_of or dt.datetime.max})
-            con.execute(_SPLITS)
-            rows = con.execute(_STATS).fetchall()
-        except duckdb.Error as exc:
-            raise StatsError(f"读取事件记录失败：{_first_line(exc)}") from exc
-    finally:
-        con.close()
+            if threads:
+                con.execute(f"SET threads = {int(threads)}")
+            con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
+            con.execute(f"SET temp_directory = '{Path(scratch) / 'spill'}'")
+            con.execute("SET preserve_insertion_order = false")
+            open_cases(con, case_files)
+            con.execute("CREATE TABLE community_streets (community VARCHAR PRIMARY KEY, street VARCHAR)")
+            if community_streets:
+                con.executemany("INSERT INTO community_streets VALUES (?, ?)", list(community_streets.items()))
+            try:
+                con.execute(_SLIM)
+                if as_of is None:
+                    as_of = con.execute(_AS_OF).fetchone()[0]
+                con.execute(_FINE, {"as_of": as_of or dt.datetime.max})
+                con.execute(_SPLITS)
+                con.execute(_CLOSED_DURATIONS)
+                con.execute("DROP TABLE slim")
+                con.execute("CREATE TABLE medians AS " + " UNION ALL ".join(_median_queries()))
+                con.execute("DROP TABLE closed_durations")
+                rows = con.execute(_STATS).fetchall()
+            except duckdb.Error as exc:
+                raise StatsError(f"读取事件记录失败：{_first_line(exc)}") from exc
+        finally:
+            con.close()
     return _assemble(rows, district, as_of)
 
 

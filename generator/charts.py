@@ -6,10 +6,12 @@ Every chart is visible without JavaScript, keeps its Chinese labels as real ``<t
 right after it. Charts print in black and white too: series differ by marker and dash, not only
 by colour.
 
-Rendering costs about 20–35 ms per chart (see bench/bench_stats.py), which matters at the city
-tier (3,000 community pages, each with a trend chart). So charts are content-addressed: a
-``ChartSpec`` is hashed and its SVG kept in an in-process cache and, when a cache folder is given,
-on disk; ``render_many`` renders only the missing ones, in parallel worker processes.
+matplotlib takes some 35–65 ms per chart here (``bench/bench_stats.py --charts``), too slow for
+the city tier's 3,000 community pages with a trend chart each. So trend charts that share their
+quarters and series (every community page of a build) are composed from one matplotlib frame
+(``compose_line``, about 2 ms each), and every chart is content-addressed: a ``ChartSpec`` is
+hashed and its SVG kept in memory and, when a cache folder is given, on disk, so a rebuild draws
+only charts whose figures changed; other missing charts render in parallel worker processes.
 """
 
 from __future__ import annotations

@@ -110,7 +110,8 @@ COMPARISON_NOTE = (
 )
 SUPPRESSION_NOTE = (
     f"为保护居民隐私，网格层级 1—{SUPPRESS_BELOW - 1} 件的计数显示为“{SUPPRESSED_TEXT}”，"
-    f"分母不足 {SUPPRESS_BELOW} 件的比率和时长不予显示（“—”）。"
+    f"分母不足 {SUPPRESS_BELOW} 件的比率和时长不予显示（“—”），也不公布网格的环比、同比、"
+    "事件类别和来源渠道构成。"
 )
 RANKING_NOTE = (
     f"村社排名按按期办结率从高到低排列，只列入本期应结案不少于 {RANKING_MIN_DUE} 件的村社；"

@@ -1,13 +1,16 @@
 """Case statistics: every figure of ``generator.metrics`` for every period and level, on DuckDB.
 
-Case records can be millions of rows, so they never enter Python: one set-based DuckDB query
-reads the CSV/Parquet files, gives each case two roles — the *intake* role (anchored on the
-report time) and the *closure* role (anchored on the due date, see ``metrics.CLOSURE_COHORT``)
-— and aggregates both with ``GROUP BY GROUPING SETS`` over level (grid, community, street,
-district) × period (quarter, year). Only the aggregates come back, as typed ``Kpi`` records.
+Case records can be millions of rows, so they never enter Python. DuckDB reads the CSV/Parquet
+files once into a typed scratch table; each case then plays two roles — *intake* (anchored on
+the report time) and *closure* (anchored on the due date, see ``metrics.CLOSURE_COHORT``).
+Additive counts are aggregated once at the finest level (grid × quarter) and rolled up with
+``GROUP BY GROUPING SETS`` to every level (grid, community, street, district) × period (quarter,
+year); exact medians come from the closed cases' durations; channel and category counts go
+down to the community. Only the aggregates come back, as typed ``Kpi`` records.
 
-``compute_stats`` is the derive stage's entry point; ``views`` turns ``Kpi`` records into
-display objects (formatted ``Figure``s with grid-level small counts suppressed) for templates.
+``compute_stats`` is the derive stage's entry point; the ``KpiView``/``StatsView`` objects turn
+``Kpi`` records into display objects (formatted ``Figure``s, grid-level small counts suppressed)
+for templates, and ``pages`` adds the metrics page and the district statistics page.
 """
 
 from __future__ import annotations

@@ -395,6 +395,10 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             "social": [o for o in organisations if o.kind is OrganisationKind.SOCIAL_ORGANISATION],
         },
     )
+    owned: dict[str, list[Decision]] = defaultdict(list)
+    for decision in ds.decisions.values():
+        if decision.owner:
+            owned[decision.owner].append(decision)
     memberships: dict[str, list] = defaultdict(list)
     for council in councils:
         for member in council.members:
@@ -418,7 +422,7 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
                 "street": ds.streets.get(org.street or ""),
                 "projects": org.projects,
                 "councils": org_councils,
-                "decisions": [d for d in ds.decisions.values() if d.owner == org.id],
+                "decisions": owned.get(org.id, []),
             },
         )
 

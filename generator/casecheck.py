@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from generator.validate import (
     TOO_SHORT,
     TYPE_ERROR,
     UNKNOWN_REFERENCE,
+    sort_issues,
 )
 
 CSV_MALFORMED = register(
@@ -76,6 +78,7 @@ GRID_COMMUNITY_MISMATCH = register(
 )
 
 DEFAULT_CAP = 20
+_SCANNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gongzhi-csv-scan")
 
 # (earlier, later): the later time may not precede the earlier one.
 CASE_TIME_ORDER: tuple[tuple[str, str], ...] = (
@@ -346,50 +349,50 @@ def _sniff_encoding(path: Path, file: str) -> tuple[list[Issue], bool]:
     return issues, True
 
 
-def _first_bad_utf8(path: Path, file: str) -> Issue | None:
-    """Scan the whole file for the first byte that is not UTF-8 (used when DuckDB refuses it)."""
-    decoder_offset, lines = 0, 0
-    tail = b""
+def _scan_csv(path: Path, file: str) -> tuple[Issue | None, int]:
+    """One pass over the bytes: the first byte that is not UTF-8 (as an issue) and the line count.
+
+    DuckDB's reader does not reliably refuse every invalid byte, so the encoding is checked
+    here; it runs in a thread beside DuckDB's scan.
+    """
+    lines, last, tail = 0, b"\n", b""
     with path.open("rb") as handle:
         while chunk := handle.read(16 << 20):
+            last = chunk[-1:]
             data = tail + chunk
             try:
                 data.decode("utf-8")
                 tail = b""
             except UnicodeDecodeError as exc:
-                if exc.start >= len(data) - 4 and exc.reason == "unexpected end of data":
-                    tail = data[exc.start :]
-                    data = data[: exc.start]
+                if exc.reason == "unexpected end of data":
+                    tail, data = data[exc.start :], data[: exc.start]
                 else:
-                    return not_utf8_issue(data, exc.start, file, line_offset=lines)
+                    return not_utf8_issue(data, exc.start, file, line_offset=lines), 0
             lines += data.count(b"\n")
-            decoder_offset += len(data)
-    return None
+    if tail:
+        return not_utf8_issue(tail, 0, file, line_offset=lines), 0
+    return None, lines + (0 if last == b"\n" else 1)
+
+
+def _first_bad_utf8(path: Path, file: str) -> Issue | None:
+    return _scan_csv(path, file)[0]
 
 
 def _header(path: Path) -> list[str]:
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as handle:
         return next(csv.reader(handle), [])
 
 
 class _LineMap:
     """Maps DuckDB's record numbers and row numbers of a CSV file to physical line numbers."""
 
-    def __init__(self, path: Path, rows: int, rejected: list[int]):
+    def __init__(self, path: Path, rows: int, rejected: list[int], lines: int):
         self.path = path
         self.rejected = sorted(set(rejected))  # record numbers (header = 1)
         self.records = rows + len(self.rejected) + 1
         self.physical: dict[int, int] | None = None
-        if self._newlines() != self.records:
-            self.physical = {}  # filled on demand by a csv scan
-
-    def _newlines(self) -> int:
-        count, last = 0, b"\n"
-        with self.path.open("rb") as handle:
-            while chunk := handle.read(16 << 20):
-                count += chunk.count(b"\n")
-                last = chunk[-1:]
-        return count + (0 if last == b"\n" else 1)
+        if lines != self.records:  # quoted line breaks or blank lines: map by reading the file
+            self.physical = {}
 
     def record_of_row(self, rn: int) -> int:
         """The record number (header = 1) of the rn-th accepted data row (1-based)."""
@@ -409,7 +412,7 @@ class _LineMap:
         missing = [r for r in wanted if r not in self.physical]
         if missing:
             targets = set(missing)
-            with self.path.open("r", encoding="utf-8-sig", newline="") as handle:
+            with self.path.open("r", encoding="utf-8-sig", errors="replace", newline="") as handle:
                 reader = csv.reader(handle)
                 record = 0
                 start = 1
@@ -500,7 +503,7 @@ def check_case_files(
                     )
         finally:
             con.close()
-    return issues
+    return sort_issues(issues)
 
 
 def _duckdb_failure(path: Path, file: str, exc: Exception) -> Issue:
@@ -535,6 +538,7 @@ def _check_file(
         if not ok:
             return issues
         header = [h.strip() for h in _header(path)]
+        scan = _SCANNER.submit(_scan_csv, path, file)
     else:
         header = [
             row[0]
@@ -649,7 +653,12 @@ def _check_file(
         return f"({test} AND coalesce({check.post}, false))" if check.post else test
 
     rejected: list[tuple[int, str, str]] = []
+    line_count = 0
     if is_csv:
+        bad_encoding, line_count = scan.result()
+        if bad_encoding is not None:  # the rows DuckDB read are not to be trusted
+            con.execute("DROP TABLE IF EXISTS flagged")
+            return [*issues, bad_encoding]
         rejected = [
             (int(line), str(kind), str(message))
             for line, kind, message in con.execute(
@@ -712,7 +721,7 @@ def _check_file(
     if is_csv and (wanted or rejected):
         if accepted is None:
             accepted = int(con.execute(f"SELECT count(*) FROM ({numbered})").fetchone()[0])
-        line_map = _LineMap(path, int(accepted), [r[0] for r in rejected])
+        line_map = _LineMap(path, int(accepted), [r[0] for r in rejected], line_count)
         records = {rn: line_map.record_of_row(rn) for rn in wanted}
         physical = line_map.lines([*records.values(), *(r[0] for r in rejected[:cap])])
         line_of = {rn: physical[record] for rn, record in records.items()}
@@ -736,9 +745,19 @@ def _check_file(
             else:
                 issue = Issue.of(check.kind, file, line, check.field, where + check.message(row))
             found.setdefault(check.kind.code, []).append(issue)
+    encoding_reported = False
     for record, kind, message in rejected:
         code = NOT_UTF8 if "UNICODE" in kind.upper() else CSV_MALFORMED
         totals[code.code] = totals.get(code.code, 0) + 1
+        if code is NOT_UTF8 and not encoding_reported:
+            # one rich message (GBK recognised, the line as GBK) for the first bad byte
+            first = _first_bad_utf8(path, file)
+            if first is not None:
+                found.setdefault(code.code, []).append(first)
+                encoding_reported = True
+                continue
+        if code is NOT_UTF8 and encoding_reported:
+            continue
         if record in reject_lines:
             text = _REJECT_MESSAGES.get(kind.upper(), "这一行无法读取（{detail}）。").format(
                 detail=_columns_detail(message)

@@ -783,7 +783,8 @@ def _run_extra_checks(data_dir: Path, dataset: Dataset | None, specs: Iterable[s
 def sort_issues(issues: Iterable[Issue]) -> list[Issue]:
     return sorted(
         issues,
-        key=lambda i: (i.file, i.line if i.line is not None else 0, i.column or 0, i.key, i.code),
+        # by file and line; issues without a line (whole file, "N more not listed") last
+        key=lambda i: (i.file, i.line is None, i.line or 0, i.column or 0, i.key, i.code),
     )
 
 

@@ -70,7 +70,12 @@ BROKEN = {
         ("code-prefix", D + "streets/nanyuan.yaml", 2, "code"),
     ],
     "warnings": [
-        ("votes-exceed-attendance", D + "meetings/xinfeng-2026-03.yaml", 15, "decisions[1].votes_for"),
+        (
+            "votes-exceed-attendance",
+            D + "meetings/xinfeng-2026-03.yaml",
+            15,
+            "decisions[1].votes_for",
+        ),
         ("spent-over-budget", D + "projects/xinfeng-garden.yaml", 6, "spent_yuan"),
     ],
     "unknown-tag": [
@@ -142,7 +147,11 @@ def test_messages_name_the_fix(tmp_path):
     assert "UTF-8" in gbk.hint
     enum = check(make_data(tmp_path / "e", "enum")).issues[0]
     assert "社区、村" in enum.hint
-    dup = [i for i in check(make_data(tmp_path / "d", "duplicate-id")).issues if i.code == "duplicate-id"]
+    dup = [
+        i
+        for i in check(make_data(tmp_path / "d", "duplicate-id")).issues
+        if i.code == "duplicate-id"
+    ]
     assert "data/communities/xinfeng.yaml:14" in dup[0].message  # both places named
     assert "data/communities/yuanhua.yaml:6" in dup[0].hint
 
@@ -174,8 +183,8 @@ def test_extra_checks_are_plugged_in_and_missing_modules_skipped(tmp_path):
         seen.append((data_dir, dataset is not None))
         return []
 
-    import types
     import sys
+    import types
 
     module = types.ModuleType("gongzhi_test_extra")
     module.check = fake_check
@@ -197,3 +206,15 @@ def test_paths_relative_to_repository_root(tmp_path):
     issues = check(tmp_path / "project" / "records").issues
     assert [i.file for i in issues] == ["project/records/streets/nanyuan.yaml"]
     assert not data.exists()
+
+
+def test_sample_data_validates_clean():
+    """The repository's sample district (data/) meets its own contract, warnings included."""
+    from validate_helpers import REPO
+
+    result = check(REPO / "data")
+    assert [i.to_text() for i in result.issues] == []
+    dataset = result.dataset
+    assert dataset is not None
+    assert {"linping", "nanyuan", "donghu"} <= set(dataset.streets)
+    assert len(dataset.communities) >= 12 and dataset.case_files

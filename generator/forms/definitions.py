@@ -339,11 +339,11 @@ class _Reader:
                 self.issue(MISSING_KEY, path, f"缺少“{key}”（{allowed[key]}）", key=True)
         return value
 
-    def text(self, data: dict, key: str, path: str, required: bool = False) -> str | None:
+    def text(self, data: dict, key: str, path: str) -> str | None:
         value = data.get(key)
         if value is None or value == "":
             return None
-        if isinstance(value, bool) or isinstance(value, dict | list):
+        if isinstance(value, bool | dict | list):
             self.issue(BAD_TYPE, _child(path, key), f"“{key}”应为文本（{_what(value)}）")
             return None
         return str(value).strip()
@@ -816,9 +816,8 @@ def load_forms(
                     )
                 continue
         forms.append(form)
-    known = {form.id for form in forms}
     defined = {p.stem for p in paths}
-    issues.extend(_attach_results(data_dir, forms, known, defined))
+    issues.extend(_attach_results(data_dir, forms, defined))
     return forms, issues
 
 
@@ -967,9 +966,7 @@ def results_from_json(data: dict[str, Any]) -> FormResults:
     )
 
 
-def _attach_results(
-    data_dir: Path, forms: list[Form], known: set[str], defined: set[str]
-) -> list[Issue]:
+def _attach_results(data_dir: Path, forms: list[Form], defined: set[str]) -> list[Issue]:
     folder = data_dir / RESULTS_FOLDER
     if not folder.is_dir():
         return []

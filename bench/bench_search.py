@@ -1,0 +1,381 @@
+"""Benchmark the search stage at the district and province tiers, beside Material's index.
+
+    .venv/bin/python bench/bench_search.py --tier district
+    .venv/bin/python bench/bench_search.py --tier province
+
+district: generates the tier with ``gongzhi synth`` (case rows reduced: search does not read
+them), builds the portal with ``gongzhi build``'s pipeline (index off), then times the search
+stage (``generator.search.index_site``) on its own, measures the bundle on disk, builds the very
+same generated docs folder once more with Material's built-in search plugin on to get the size
+of its single ``search/search_index.json``, and measures in Chromium, for typical queries on a
+fresh tab each, the bytes of every ``pagefind/*`` response (what a phone downloads).
+
+province: a full portal build at 25,000 村社 is too slow for this machine, so the district
+site's indexed pages are replicated to the province page count (the page count per 村社 of
+the district tier × 25,000), each copy with its own 村社 names, and indexed by the same stage.
+Material's index is not built at that size: its bytes per page from the district tier are
+scaled to the page count (said so in the output).
+
+Goals (issue #4): a query transfers at most 1 % of Material's index, and at most 300 KB at the
+province tier. Results: stdout and ``bench/out/search-<tier>/result.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import http.server
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from generator.search import index_site  # noqa: E402
+
+PYTHON = ROOT / ".venv" / "bin" / "python"
+OUT = ROOT / "bench" / "out"
+PROVINCE_COMMUNITIES = 25_000
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LIMIT_BYTES = 300 * 1024
+LIMIT_SHARE = 0.01
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def dir_bytes(path: Path) -> tuple[int, int]:
+    total = files = 0
+    for entry in path.rglob("*"):
+        if entry.is_file():
+            total += entry.stat().st_size
+            files += 1
+    return total, files
+
+
+def indexed_pages(site: Path) -> list[Path]:
+    return [p for p in site.rglob("*.html") if "data-pagefind-body" in p.read_text("utf-8", errors="ignore")]
+
+
+# --------------------------------------------------------------------------- district
+
+
+def prepare_district(base: Path, rows: int) -> Path:
+    """Synthesise the district tier and build the portal into base/site (search index off)."""
+    data = base / "data"
+    if not (data / "district.yaml").is_file():
+        log("生成区级数据（gongzhi synth）……")
+        subprocess.run(
+            [str(PYTHON), "-m", "generator.cli", "synth", "--tier", "district", "--out", str(base),
+             "--rows", str(rows), "--quiet", "--force"],
+            check=True, cwd=ROOT,
+        )
+    site = base / "site"
+    if not (site / "index.html").is_file():
+        log("构建区级门户（不建索引）……")
+        from generator.build import build
+
+        started = time.perf_counter()
+        build(data, site, docs_dir=base / "docs", index=False)
+        log(f"  门户构建 {time.perf_counter() - started:.1f} 秒")
+    return site
+
+
+def material_index_bytes(base: Path) -> int:
+    """Build the same docs folder with Material's search plugin on; the size of its index."""
+    target = base / "site-material-search"
+    index = target / "search" / "search_index.json"
+    if index.is_file():
+        return index.stat().st_size
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text("utf-8"))
+    config["docs_dir"] = str(base / "docs")
+    config["site_dir"] = str(target)
+    config["theme"]["custom_dir"] = str(ROOT / "site_templates" / "theme")
+    config["plugins"] = ["search"]
+    config["strict"] = False
+    config_file = base / "mkdocs-material-search.yml"
+    config_file.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")
+    log("用 Material 内置搜索插件构建同一站点（只为量它的索引）……")
+    started = time.perf_counter()
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    subprocess.run(
+        [str(PYTHON), "-m", "mkdocs", "build", "-q", "-f", str(config_file)],
+        check=True, cwd=ROOT, env=env, capture_output=True,
+    )
+    log(f"  MkDocs（含内置搜索）{time.perf_counter() - started:.1f} 秒")
+    return index.stat().st_size
+
+
+# --------------------------------------------------------------------------- province
+
+
+_COMMUNITY_TITLE = re.compile(r"<h1[^>]*>([^<]{2,20}(?:社区|村))</h1>")
+_SURNAMES = "东西南北中上下前后新老大小金银石桥塘湖山河溪江港湾田园林庄坊"
+_SECOND = "安平和兴丰宁康泰乐福源华盛荣昌隆祥瑞嘉秀美春阳明光星月云霞"
+
+
+def _name(i: int) -> str:
+    """A distinct made-up 村社 stem for copy i (two or three characters)."""
+    a, b = divmod(i, len(_SECOND))
+    c, a = divmod(a, len(_SURNAMES))
+    stem = _SURNAMES[a] + _SECOND[b]
+    return stem + (_SECOND[c % len(_SECOND)] if c else "")
+
+
+def prepare_province(district_site: Path, base: Path) -> tuple[Path, int]:
+    """Replicate the district site's indexed pages to the province page count."""
+    site = base / "site"
+    pages = indexed_pages(district_site)
+    communities = len(list((district_site / "communities").glob("*/index.html")))
+    target = round(len(pages) / max(communities, 1) * PROVINCE_COMMUNITIES)
+    marker = base / "pages.txt"
+    if marker.is_file() and marker.read_text().strip() == str(target):
+        return site, target
+    shutil.rmtree(site, ignore_errors=True)
+    names = sorted(
+        {m.group(1) for p in pages if (m := _COMMUNITY_TITLE.search(p.read_text("utf-8")))},
+        key=len,
+        reverse=True,
+    )
+    stems = [n[:-2] if n.endswith("社区") else n[:-1] for n in names if len(n) >= 3]
+    copies = -(-target // len(pages))
+    log(f"生成省级规模的合成站点：{target} 页（区级 {len(pages)} 页 × {copies} 份，每份换上不同村社名）……")
+    texts = [(p.relative_to(district_site), p.read_text("utf-8")) for p in pages]
+    written = 0
+    from generator.search import pinyin_text
+
+    for copy in range(copies):
+        mapping = {stem: _name(copy * len(stems) + i) for i, stem in enumerate(stems)}
+        pattern = re.compile("|".join(map(re.escape, mapping))) if mapping else None
+        for relative, text in texts:
+            if written >= target:
+                break
+            if pattern is not None:
+                text = pattern.sub(lambda m, names=mapping: names[m.group(0)], text)
+                text = re.sub(
+                    r'(<span data-pagefind-weight="7">)[^<]*(</span>)',
+                    lambda m, t=text: m.group(1) + pinyin_text(_title(t)) + m.group(2),
+                    text,
+                )
+            out = site / f"c{copy}" / relative
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(_slim(text), "utf-8")
+            written += 1
+    # the district's own assets (pagefind is written by the stage)
+    for asset in ("assets",):
+        shutil.copytree(district_site / asset, site / asset, dirs_exist_ok=True)
+    # one full page (with the header search box) to search from
+    start_page = next(iter(sorted(district_site.rglob("communities/*/index.html"))))
+    target_page = site / start_page.relative_to(district_site)  # same depth: relative links hold
+    target_page.parent.mkdir(parents=True, exist_ok=True)
+    target_page.write_text(
+        start_page.read_text("utf-8").replace("data-pagefind-body", "data-gz-not-indexed"), "utf-8"
+    )
+    marker.write_text(str(target))
+    return site, target
+
+
+def _slim(html: str) -> str:
+    """The page without Material's chrome (nav, header, footer, scripts): only what Pagefind
+    reads. Keeps disk and indexing time in bounds at 300,000 pages; the index is the same."""
+    start = html.find("<div data-pagefind-body>")
+    end = html.find("</article>", start)
+    if start < 0 or end < 0:
+        return html
+    return (
+        '<!doctype html><html lang="zh"><head><meta charset="utf-8"><title></title></head>'
+        f"<body><article>{html[start:end]}</article></body></html>"
+    )
+
+
+def _title(html: str) -> str:
+    match = re.search(r"<h1[^>]*>([^<]+)</h1>", html)
+    return match.group(1) if match else ""
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def measure_queries(site: Path, queries: list[str], start: str) -> list[dict[str, Any]]:
+    """For each query, on a fresh browser context: bytes of pagefind/* responses, and time."""
+    from playwright.sync_api import sync_playwright
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{server.server_port}"
+    rows = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            for query in queries:
+                context = browser.new_context()
+                tab = context.new_page()
+                sizes: dict[str, int] = {}
+                foreign: list[str] = []
+
+                gzipped: dict[str, int] = {}
+
+                def on_response(response: Any, sizes: dict[str, int] = sizes, gzipped: dict[str, int] = gzipped) -> None:
+                    if "/pagefind/" in response.url:
+                        try:
+                            body = response.body()
+                        except Exception:  # noqa: BLE001 - a cancelled request has no body
+                            body = b""
+                        sizes[response.url] = len(body)
+                        # what a server with gzip on sends: JS and JSON compressed; the index
+                        # files (.pf_*, wasm) are gzip already
+                        compressible = re.search(r"\.(js|json)(\?|$)", response.url)
+                        gzipped[response.url] = len(gzip.compress(body, 6)) if compressible else len(body)
+
+                tab.on("response", on_response)
+                tab.on("request", lambda r, f=foreign: f.append(r.url) if not r.url.startswith(origin) else None)
+                tab.goto(origin + start)
+                tab.keyboard.press("/")
+                began = time.perf_counter()
+                tab.fill("#gz-search-input", query)
+                tab.wait_for_function(
+                    "q => { const s = document.getElementById('gz-search-status').textContent;"
+                    " return s.includes('“' + q + '”') && (s.includes('找到') || s.includes('没有')); }",
+                    arg=query,
+                    timeout=120_000,
+                )
+                seconds = time.perf_counter() - began
+                tab.wait_for_load_state("networkidle")
+                status = tab.text_content("#gz-search-status")
+                first = tab.eval_on_selector_all(".gz-search-result a", "els => els.slice(0, 1).map(e => e.getAttribute('href'))")
+                fixed = sum(v for u, v in sizes.items() if re.search(r"pagefind(-worker)?\.js|wasm\.|entry\.json", u))
+                meta = sum(v for u, v in sizes.items() if u.endswith(".pf_meta"))
+                rows.append(
+                    {
+                        "query": query,
+                        "status": status,
+                        "first": first[0] if first else None,
+                        "seconds": round(seconds, 2),
+                        "requests": len(sizes),
+                        "bytes": sum(sizes.values()),
+                        "bytes_gzip_server": sum(gzipped.values()),
+                        "bytes_runtime": fixed,
+                        "bytes_meta": meta,
+                        "bytes_index_and_fragments": sum(sizes.values()) - fixed - meta,
+                        "foreign_requests": foreign,
+                    }
+                )
+                context.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    return rows
+
+
+def typical_queries(site: Path) -> list[str]:
+    """Queries a resident types: a service word, a programme, a 村社 name, its pinyin, initials."""
+    community = next(iter(sorted((site).rglob("communities/*/index.html"))))
+    html = community.read_text("utf-8")
+    name = _title(html).strip()
+    keys = re.search(r'<span data-pagefind-weight="7">([^<]*)</span>', html)
+    pinyin = keys.group(1).split() if keys else []
+    queries = ["网格员", "公益创投", "加装电梯", name]
+    if pinyin:
+        queries += [pinyin[2] if len(pinyin) > 2 else pinyin[0], pinyin[1]]
+    return queries
+
+
+def run(tier: str, rows: int) -> dict[str, Any]:
+    district_base = OUT / "search-district"
+    district_site = prepare_district(district_base, rows)
+    material_district = material_index_bytes(district_base)
+    district_pages = len(indexed_pages(district_site))
+    material_per_page = material_district / max(district_pages, 1)
+
+    if tier == "district":
+        site, pages, material_bytes, material_note = district_site, district_pages, material_district, "实测"
+    else:
+        base = OUT / "search-province"
+        site, pages = prepare_province(district_site, base)
+        material_bytes = round(material_per_page * pages)
+        material_note = f"按区级实测每页 {material_per_page:.0f} 字节推算（未实建）"
+
+    log(f"建立搜索索引：{pages} 页……")
+    report = index_site(site)
+    bundle_bytes, bundle_files = report.bundle_bytes, report.bundle_files
+    log(f"  索引 {report.seconds:.1f} 秒，{bundle_bytes / 1e6:.1f} MB，{bundle_files} 个文件，语言 {report.languages}")
+
+    queries = typical_queries(site)
+    starts = sorted(site.glob("communities/*/index.html"))
+    start = "/" + starts[0].parent.relative_to(site).as_posix() + "/"
+    measured = measure_queries(site, queries, start)
+    worst = max(r["bytes"] for r in measured)
+    result = {
+        "tier": tier,
+        "pages_indexed": report.pages,
+        "index_seconds": round(report.seconds, 1),
+        "index_bytes_on_disk": bundle_bytes,
+        "index_files": bundle_files,
+        "languages": report.languages,
+        "warnings": report.warnings,
+        "material_index_bytes": material_bytes,
+        "material_index_note": material_note,
+        "queries": measured,
+        "query_bytes_median": statistics.median(r["bytes"] for r in measured),
+        "query_bytes_max": worst,
+        "query_bytes_gzip_server_max": max(r["bytes_gzip_server"] for r in measured),
+        "share_of_material_max": round(worst / material_bytes, 5),
+        "goal_share_ok": worst <= LIMIT_SHARE * material_bytes,
+        "goal_300kb_ok": worst <= LIMIT_BYTES,
+        "load_average": os.getloadavg(),
+        "cpus": os.cpu_count(),
+    }
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="搜索基准：索引时间、索引大小、每次查询的传输字节")
+    parser.add_argument("--tier", choices=["district", "province"], default="district")
+    parser.add_argument("--rows", type=int, default=20_000, help="区级合成事件记录条数（搜索不读事件）")
+    args = parser.parse_args()
+    result = run(args.tier, args.rows)
+    out = OUT / f"search-{args.tier}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), "utf-8")
+    log("")
+    log(f"规模档 {result['tier']}：索引 {result['pages_indexed']} 页，用时 {result['index_seconds']} 秒，"
+        f"磁盘 {result['index_bytes_on_disk'] / 1e6:.2f} MB（{result['index_files']} 个文件）")
+    log(f"Material 内置索引：{result['material_index_bytes'] / 1e6:.2f} MB（{result['material_index_note']}）")
+    for r in result["queries"]:
+        log(f"  {r['query']:<14} {r['bytes'] / 1024:7.1f} KB（开 gzip 的服务器 {r['bytes_gzip_server'] / 1024:.1f} KB；运行时 {r['bytes_runtime'] / 1024:.0f} KB，"
+            f"元数据 {r['bytes_meta'] / 1024:.0f} KB，索引块与片段 {r['bytes_index_and_fragments'] / 1024:.0f} KB，"
+            f"{r['requests']} 个请求，{r['seconds']} 秒）首个结果 {r['first']}；{r['status']}")
+    log(f"开 gzip 的服务器上最大一次查询 {result['query_bytes_gzip_server_max'] / 1024:.1f} KB")
+    log(f"最大一次查询 {result['query_bytes_max'] / 1024:.1f} KB = 内置索引的 {result['share_of_material_max'] * 100:.2f}%；"
+        f"目标 ≤1%：{'达到' if result['goal_share_ok'] else '未达到'}；≤300 KB：{'达到' if result['goal_300kb_ok'] else '未达到'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -36,6 +36,7 @@ The library never prints: failures raise ``SearchIndexError`` with a Chinese mes
 
 from __future__ import annotations
 
+import html as html_lib
 import itertools
 import json
 import os
@@ -53,6 +54,9 @@ from pypinyin import Style, lazy_pinyin
 from generator.build import BuildError
 
 OUTPUT_SUBDIR = "pagefind"
+# Written beside Pagefind's bundle: the filter values with page counts, read by the search box
+# instead of Pagefind's filter index (which grows with the page count).
+FILTERS_FILE = "gongzhi-filters.json"
 
 # Filter keys shown to residents; the values come from the page templates.
 FILTER_TYPE = "类型"
@@ -265,14 +269,29 @@ def spaced_html(html: str) -> str:
     return html[:start] + _TEXT_NODE.sub(_space_text_node, html[start:])
 
 
-def _write_spaced(job: tuple[str, str]) -> None:
+_FILTER_ATTR = re.compile(r'data-pagefind-filter="([^":]+):([^"]*)"')
+
+
+def _write_spaced(job: tuple[str, str]) -> list[tuple[str, str]]:
+    """Write one page's spaced copy; return its (filter, value) pairs."""
     source, target = job
     html = Path(source).read_text(encoding="utf-8", errors="replace")
     Path(target).write_text(spaced_html(html), encoding="utf-8")
+    if _BODY_MARK not in html:
+        return []
+    return sorted({(key, _unescape(value)) for key, value in _FILTER_ATTR.findall(html)})
 
 
-def _prepare_copy(site: Path, copy: Path, output_subdir: str) -> int:
-    """Write the spaced copy of every HTML page of ``site`` into ``copy``; the page count."""
+def _unescape(value: str) -> str:
+    return html_lib.unescape(value).strip()
+
+
+def _prepare_copy(site: Path, copy: Path, output_subdir: str) -> dict[str, dict[str, int]]:
+    """Write the spaced copy of every HTML page of ``site`` into ``copy``.
+
+    Returns the filter values and their page counts ({"类型": {"社区": 15, …}, "街道": …}), so
+    the search box can list them without downloading Pagefind's filter index.
+    """
     jobs: list[tuple[str, str]] = []
     folders: set[Path] = set()
     for source in site.rglob("*.html"):
@@ -289,11 +308,16 @@ def _prepare_copy(site: Path, copy: Path, output_subdir: str) -> int:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(_write_spaced, jobs, chunksize=256))
+            pairs = list(pool.map(_write_spaced, jobs, chunksize=256))
     else:
-        for job in jobs:
-            _write_spaced(job)
-    return len(jobs)
+        pairs = [_write_spaced(job) for job in jobs]
+    counts: dict[str, dict[str, int]] = {}
+    for page in pairs:
+        for key, value in page:
+            if value:
+                counts.setdefault(key, {})
+                counts[key][value] = counts[key].get(value, 0) + 1
+    return counts
 
 
 # --------------------------------------------------------------------------- indexing
@@ -348,7 +372,7 @@ def index_site(
     copy = staging / "pages"
     started = time.perf_counter()
     try:
-        _prepare_copy(site, copy, output_subdir)
+        filters = _prepare_copy(site, copy, output_subdir)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise SearchIndexError(f"无法准备待索引的页面副本：{exc}") from exc
@@ -386,6 +410,10 @@ def index_site(
             raise SearchIndexError(f"Pagefind 建立搜索索引失败（退出码 {proc.returncode}）：{detail}")
         languages = _languages(bundle_new / "pagefind-entry.json")
         warnings = _warnings(log, languages)
+        (bundle_new / FILTERS_FILE).write_text(
+            json.dumps({"pages": sum(languages.values()), "filters": filters}, ensure_ascii=False),
+            encoding="utf-8",
+        )
         _swap_in(bundle_new, site / output_subdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -161,6 +161,12 @@ def test_index_site_indexes_content_only_in_chinese(small_site: Path) -> None:
     assert "临政法〔2025〕7号" in _words(pages["/policies/grid/"]["content"])
 
 
+def test_index_site_lists_filter_values_for_the_search_box(small_site: Path) -> None:
+    index_site(small_site)
+    listed = json.loads((small_site / "pagefind" / "gongzhi-filters.json").read_text("utf-8"))
+    assert listed == {"pages": 2, "filters": {"类型": {"社区": 1, "政策": 1}, "街道": {"临平街道": 1}}}
+
+
 def test_index_site_each_cjk_character_is_a_word(small_site: Path) -> None:
     index_site(small_site)
     community = _fragments(small_site / "pagefind")["/communities/anping/"]

@@ -18,6 +18,7 @@
   var STREET_KEY = "街道";
   var PAGE_SIZE = 10;
   var DEBOUNCE_MS = 160;
+  var FULL_FILTERS_MAX = 20000;
   var RERANK = 20; // results re-ordered by title match (their fragments are loaded anyway)
 
   /* The index holds every CJK character as a word of its own (generator/search.py,
@@ -103,11 +104,22 @@
     if (pagefind) return Promise.resolve(pagefind);
     if (loading) return loading;
     var url = new URL("pagefind/pagefind.js", siteRoot).href;
-    loading = import(url)
-      .then(function (module) {
+    /* The filter values come from a small list the search stage writes; Pagefind's own filter
+       index (needed for per-query counts) grows with the page count, so it is loaded only
+       for sites up to FULL_FILTERS_MAX pages. */
+    var list = fetch(new URL("pagefind/gongzhi-filters.json", siteRoot).href)
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .catch(function () { return null; });
+    loading = Promise.all([import(url), list])
+      .then(function (loaded) {
+        var module = loaded[0];
+        var listed = loaded[1];
         return Promise.resolve(module.options({ baseUrl: siteRoot.pathname, excerptLength: 36 }))
           .then(function () { return module.init(); })
-          .then(function () { return module.filters(); })
+          .then(function () {
+            if (listed && listed.pages > FULL_FILTERS_MAX) return listed.filters;
+            return module.filters();
+          })
           .then(function (filters) {
             pagefind = module;
             state.filters = filters || {};

@@ -65,8 +65,8 @@ def child_build(data: Path, site: Path, docs: Path, index: bool) -> None:
     from generator.build import build
 
     report = build(data, site, docs_dir=docs, index=index)
-    print(json.dumps({"timings": report.timings, "pages_written": report.pages_written,
-                      "indexed": report.indexed}))
+    print(json.dumps({"timings": report.timings, "render_timings": report.render_timings,
+                      "pages_written": report.pages_written, "indexed": report.indexed}))
 
 
 def bare_mkdocs_config(docs: Path, site: Path, target: Path) -> Path:
@@ -143,6 +143,8 @@ def main() -> int:
         "full_build_wall_s": round(full_wall, 2),
         "full_build_peak_rss_mb": round(full_rss / 2**20, 1),
         "stages_s": {k: round(v, 2) for k, v in timings.items()},
+        "render_breakdown_s": {k: round(v, 2) for k, v in sorted(full.get("render_timings", {}).items(),
+                                                                 key=lambda kv: -kv[1]) if v >= 0.05},
         "our_stages_s": round(ours, 2),
         "mkdocs_in_pipeline_s": round(timings.get("mkdocs", 0.0), 2),
         "bare_mkdocs_wall_s": round(bare_wall, 2),

@@ -50,6 +50,7 @@ class BuildReport:
     pages_deleted: int = 0
     warnings: list[Issue] = field(default_factory=list)  # validator warnings (non-fatal)
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds
+    render_timings: dict[str, float] = field(default_factory=dict)  # provider:…, template:…, write
     indexed: bool = False
 
 
@@ -276,6 +277,7 @@ def build(
         pages_deleted=len(rendered.deleted),
         warnings=warnings,
         timings=timings,
+        render_timings=rendered.timings,
     )
     site.parent.mkdir(parents=True, exist_ok=True)
     staging = site.with_name(f".{site.name}.new-{os.getpid()}")

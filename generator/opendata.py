@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import tempfile
@@ -99,6 +100,37 @@ def table_json(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> by
 SMALL_CASES_BYTES = 32 * 1024 * 1024  # below this, CSV case files are copied with the csv module
 
 
+def cached_cases_csv(
+    case_files: Sequence[Path], field_names: Sequence[str], cache_dir: Path | None
+) -> tuple[bytes, int]:
+    """``cases_csv``, reused from ``cache_dir`` while the case files are unchanged.
+
+    Case files are large and change once a quarter; the cache key is every file's path, size
+    and modification time plus the published columns.
+    """
+    if cache_dir is None:
+        return cases_csv(case_files, field_names)
+    key_source = json.dumps(
+        [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in case_files] + [list(field_names)]
+    )
+    key = hashlib.sha256(key_source.encode("utf-8")).hexdigest()[:24]
+    data_path, count_path = cache_dir / f"cases-{key}.csv", cache_dir / f"cases-{key}.count"
+    if data_path.is_file() and count_path.is_file():
+        return data_path.read_bytes(), int(count_path.read_text("utf-8"))
+    data, count = cases_csv(case_files, field_names)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for old in cache_dir.glob("cases-*"):
+            old.unlink()
+        tmp = data_path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(data_path)
+        count_path.write_text(str(count), "utf-8")
+    except OSError:
+        pass  # a read-only place: no cache
+    return data, count
+
+
 def cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[bytes, int]:
     """All case records as one CSV: DuckDB for large or Parquet files, the csv module for small ones."""
     if all(p.suffix.lower() == ".csv" for p in case_files) and sum(p.stat().st_size for p in case_files) < SMALL_CASES_BYTES:
@@ -179,7 +211,8 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
         if name == CASES_RESOURCE:
             if not ctx.dataset.case_files:
                 continue
-            data, count = cases_csv(ctx.dataset.case_files, field_names)
+            cache = Path(ctx.dataset.root).resolve().parent / ".gongzhi" / "cache" / "opendata"
+            data, count = cached_cases_csv(ctx.dataset.case_files, field_names, cache)
             json_path, json_data = None, None
         else:
             rows = (tables or {}).get(name, [])

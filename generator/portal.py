@@ -67,12 +67,17 @@ class Provenance:
     edit_url: str | None
 
 
-def provenance(origin: Source | None, ctx: RenderContext) -> Provenance | None:
+def provenance(
+    origin: Source | None, ctx: RenderContext, mtimes: dict[str, dt.date | None] | None = None
+) -> Provenance | None:
+    """The page's data file, its last change (git, else the file's mtime) and its edit link."""
     if origin is None:
         return None
     updated: dt.date | None = None
     if origin.updated is not None:
         updated = origin.updated.date() if isinstance(origin.updated, dt.datetime) else origin.updated
+    elif mtimes is not None and origin.file in mtimes:
+        updated = mtimes[origin.file]
     else:  # not in git (a preview of local edits): the file's modification time
         path = Path(origin.file)
         candidates = [path] if path.is_absolute() else [ctx.dataset.root.parent / path, ctx.dataset.root / path]
@@ -80,6 +85,8 @@ def provenance(origin: Source | None, ctx: RenderContext) -> Provenance | None:
             if candidate.is_file():
                 updated = dt.date.fromtimestamp(candidate.stat().st_mtime)
                 break
+        if mtimes is not None:
+            mtimes[origin.file] = updated
     edit_url = ctx.edit_base + origin.file if ctx.edit_base and not Path(origin.file).is_absolute() else None
     return Provenance(origin.file, origin.line, updated, edit_url)
 
@@ -211,7 +218,8 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
     ds = ctx.dataset
     tags = _all_tags(ds)
     tpaths = tag_paths(tags)
-    common = {"tag_paths": tpaths, "prov": lambda origin: provenance(origin, ctx)}
+    mtimes: dict[str, dt.date | None] = {}
+    common = {"tag_paths": tpaths, "prov": lambda origin: provenance(origin, ctx, mtimes)}
 
     communities = list(ds.communities.values())
     streets = list(ds.streets.values())

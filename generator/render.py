@@ -18,6 +18,7 @@ import json
 import posixpath
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -172,9 +173,21 @@ def percent(value: float | None, digits: int = 1, ratio: bool = True) -> str:
 def relative_link(from_page: str, target: str) -> str:
     """The relative path from one docs-folder page to another, as MkDocs expects in Markdown."""
     target, _, fragment = target.partition("#")
-    base = posixpath.dirname(from_page)
-    rel = posixpath.relpath(target, base or ".") if target else ""
+    rel = _relpath(target, posixpath.dirname(from_page)) if target else ""
     return rel + (f"#{fragment}" if fragment else "")
+
+
+def _relpath(target: str, base: str) -> str:
+    # posixpath.relpath for two docs-relative paths, without its abspath/getcwd calls
+    # (tens of thousands of links per build).
+    t = target.split("/")
+    b = base.split("/") if base else []
+    common = 0
+    for x, y in zip(t, b, strict=False):
+        if x != y:
+            break
+        common += 1
+    return "/".join([".."] * (len(b) - common) + t[common:]) or "."
 
 
 @jinja2.pass_context
@@ -261,18 +274,27 @@ def _optional_module(name: str) -> Any:
 
 
 def collect_pages(
-    ctx: RenderContext, providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]]
+    ctx: RenderContext,
+    providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]],
+    timings: dict[str, float] | None = None,
 ) -> list[Page | Asset]:
-    """Every page and asset from every provider; a path produced twice is an error."""
+    """Every page and asset from every provider; a path produced twice is an error.
+
+    ``timings`` (when given) receives each provider's time as ``provider:<module>``.
+    """
     items: list[Page | Asset] = []
     seen: dict[str, str] = {}
     for provider in providers:
+        owner = getattr(provider, "__module__", str(provider))
+        start = time.perf_counter()
         for item in provider(ctx):
-            owner = getattr(provider, "__module__", str(provider))
             if item.path in seen:
                 raise RenderError(f"页面路径重复：{item.path}（{seen[item.path]} 与 {owner}）")
             seen[item.path] = owner
             items.append(item)
+        if timings is not None:
+            key = f"provider:{owner}"
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
     return items
 
 
@@ -292,10 +314,19 @@ class RenderResult:
     written: list[str] = field(default_factory=list)  # new or changed files
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # provider:…, template:…, write
 
 
-def render_all(env: jinja2.Environment, ctx: RenderContext, items: Iterable[Page | Asset]) -> dict[str, bytes]:
-    """Render every page in memory: path → bytes. Nothing is written here."""
+def render_all(
+    env: jinja2.Environment,
+    ctx: RenderContext,
+    items: Iterable[Page | Asset],
+    timings: dict[str, float] | None = None,
+) -> dict[str, bytes]:
+    """Render every page in memory: path → bytes. Nothing is written here.
+
+    ``timings`` (when given) receives the time spent in each template as ``template:<name>``.
+    """
     files: dict[str, bytes] = {}
     base = {
         "ctx": ctx,
@@ -312,6 +343,7 @@ def render_all(env: jinja2.Environment, ctx: RenderContext, items: Iterable[Page
         if isinstance(item, Asset):
             files[item.path] = item.content
             continue
+        start = time.perf_counter()
         try:
             template = env.get_template(item.template)
             text = template.render({**base, **item.context, "page_path": item.path})
@@ -322,6 +354,9 @@ def render_all(env: jinja2.Environment, ctx: RenderContext, items: Iterable[Page
                 where += f":{lineno}"
             raise RenderError(f"无法生成页面 {item.path}：模板 {where} 出错：{exc}") from exc
         files[item.path] = text.encode("utf-8")
+        if timings is not None:
+            key = f"template:{item.template}"
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
     return files
 
 
@@ -388,10 +423,15 @@ def render(
     template_dirs: Iterable[Path] | None = None,
 ) -> RenderResult:
     """The whole render stage: collect, render in memory, then write what changed."""
+    timings: dict[str, float] = {}
     env = make_environment(template_dirs)
-    items = collect_pages(ctx, providers if providers is not None else default_providers())
-    files = render_all(env, ctx, items)
-    return write_docs(files, docs_dir, content_dir)
+    items = collect_pages(ctx, providers if providers is not None else default_providers(), timings)
+    files = render_all(env, ctx, items, timings)
+    start = time.perf_counter()
+    result = write_docs(files, docs_dir, content_dir)
+    timings["write"] = time.perf_counter() - start
+    result.timings = timings
+    return result
 
 
 def copy_tree_if_changed(src: Path, dst: Path) -> None:

@@ -241,6 +241,16 @@ def test_owner_pages_embed_their_forms(built: Built) -> None:
     # the 2025 evaluation carries each project's own published (or suppressed) results
     past = [e for e in site.embeds("projects/qiantang-neighbourhood-canteen.md") if e.group]
     assert past and past[0].group.n == 31
+    # ... shown on the built project pages as a compact table, or as "too few" only
+    soup = _soup(built, "projects/qiantang-neighbourhood-canteen/index.html")
+    table = soup.select_one(".gz-embed table.gz-results")
+    assert "本项目的结果：31 份有效回复" in table.caption.get_text()
+    rows = {tr.th.get_text(): tr.td.get_text() for tr in table.select("tbody tr")}
+    assert rows["总体评价"].startswith("满意 ") and "平均" in rows["项目效果"]
+    assert "改进建议" not in rows  # free text never
+    soup = _soup(built, "projects/xinzhou-elevator-service/index.html")
+    assert "回复不足 5 份" in soup.select_one(".gz-embed .gz-suppressed").get_text()
+    assert soup.select(".gz-embed table.gz-results") == []
 
 
 def test_paper_version(built: Built) -> None:

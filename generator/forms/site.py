@@ -151,6 +151,7 @@ class FieldResultView:
     counts: list[CountView]
     mean: str | None  # "4.2 分" / "35.5"
     multiple: bool
+    summary: str  # one line for embeds: "满意 58.1%、基本满意 35.5%、不满意 6.5%" / "平均 3.9 分"
 
 
 @dataclass
@@ -353,8 +354,24 @@ def _field_result_view(result: FieldResult) -> FieldResultView:
     mean = None
     if result.mean is not None:
         mean = f"{result.mean:.1f} 分" if result.kind is FieldKind.RATING else f"{result.mean:g}"
+    if result.suppressed:
+        summary = "回答不足 5 份，不公布"
+    elif result.kind is FieldKind.RATING or result.kind is FieldKind.NUMBER:
+        summary = f"平均 {mean}" if mean else "—"
+    else:
+        ranked = sorted(counts, key=lambda c: -c.count)[: 3 if multiple else len(counts)]
+        summary = "、".join(f"{c.label} {c.share}" for c in ranked if c.count)
+        if multiple and len(counts) > 3:
+            summary += " 等"
     return FieldResultView(
-        result.label, result.kind.value, result.n, result.suppressed, counts, mean, multiple
+        result.label,
+        result.kind.value,
+        result.n,
+        result.suppressed,
+        counts,
+        mean,
+        multiple,
+        summary,
     )
 
 

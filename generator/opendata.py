@@ -154,9 +154,9 @@ def cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[b
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "cases.csv"
             target = str(out).replace("'", "''")
-            con.execute(f"COPY (SELECT {columns} FROM ({source})) TO '{target}' (HEADER, DELIMITER ',')")
+            written = con.execute(f"COPY (SELECT {columns} FROM ({source})) TO '{target}' (HEADER, DELIMITER ',')").fetchone()
             data = out.read_bytes()
-        return data, max(data.count(b"\n") - 1, 0) if not _has_multiline(data) else _count_rows(data)
+        return data, int(written[0]) if written else 0
     finally:
         con.close()
 
@@ -172,14 +172,6 @@ def _small_cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> 
                 writer.writerow([row.get(name) or "" for name in field_names])
                 count += 1
     return buffer.getvalue().encode("utf-8"), count
-
-
-def _has_multiline(data: bytes) -> bool:
-    return b'"' in data
-
-
-def _count_rows(data: bytes) -> int:
-    return sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8")))) - 1
 
 
 def _package(ctx: RenderContext) -> dict[str, Any]:

@@ -12,16 +12,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pypinyin import lazy_pinyin
 
 from generator.model import (
     GOVERNANCE_TAGS,
+    AgendaItem,
     CoreRole,
     Council,
     Dataset,
     Decision,
+    Evaluation,
     Meeting,
     MeetingStatus,
     Organisation,
@@ -102,10 +103,10 @@ class Chain:
     """One decision's path 议题 → 协商 → 决议 → 实施 → 评议."""
 
     decision: Decision
-    agenda: Any  # AgendaItem | None
+    agenda: AgendaItem | None
     meeting: Meeting | None
     project: Project | None
-    evaluations: list = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
 
 
 def decision_chain(decision: Decision, meeting: Meeting | None) -> Chain:

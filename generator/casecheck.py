@@ -19,7 +19,6 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,6 @@ GRID_COMMUNITY_MISMATCH = register(
 )
 
 DEFAULT_CAP = 20
-_SCANNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gongzhi-csv-scan")
 
 # (earlier, later): the later time may not precede the earlier one.
 CASE_TIME_ORDER: tuple[tuple[str, str], ...] = (
@@ -121,21 +119,49 @@ class _Check:
 
 
 class _Columns:
-    """SQL expressions for a column's text and its typed value, as the streaming pass sees them."""
+    """SQL expressions for a column's text and its typed value, as the streaming pass sees them.
 
-    def __init__(self, text: Callable[[str], str]):
+    ``reader_types`` are the types DuckDB's CSV reader already cast the columns to (values
+    that fail the cast become rejects with their line); other columns are text.
+    """
+
+    def __init__(self, text: Callable[[str], str], reader_types: dict[str, str] | None = None):
         self.text = text
+        self.reader_types = reader_types or {}
         self.typed: dict[tuple[str, str], str] = {}  # (column, SQL type) → alias
 
+    def is_text(self, name: str) -> bool:
+        return self.reader_types.get(name, "VARCHAR") == "VARCHAR"
+
     def cast(self, name: str, target: str) -> str:
+        if self.reader_types.get(name) == target:
+            return self.text(name)
         alias = f"__{target.lower()}_{len(self.typed)}"
         return self.typed.setdefault((name, target), alias)
+
+    def missing(self, name: str) -> str:
+        v = self.text(name)
+        # as Frictionless: only an empty value is missing (the CSV reader reads it as NULL)
+        return f"({v} IS NULL OR {v} = '')" if self.is_text(name) else f"{v} IS NULL"
 
     def definitions(self) -> list[str]:
         return [
             f"TRY_CAST({self.text(name)} AS {target}) AS {alias}"
             for (name, target), alias in self.typed.items()
         ]
+
+
+def reader_type(field: FieldRule) -> str:
+    """The DuckDB type the CSV reader casts a field to; bad values become rejects with their line."""
+    if field.enum and field.type == "string":
+        return "ENUM(" + ", ".join(_lit(v) for v in field.enum) + ")"
+    return {
+        "datetime": "TIMESTAMP",
+        "date": "DATE",
+        "integer": "BIGINT",
+        "number": "DOUBLE",
+        "boolean": "BOOLEAN",
+    }.get(field.type, "VARCHAR")
 
 
 def _field_checks(rule: FieldRule, cols: _Columns) -> list[_Check]:
@@ -149,12 +175,15 @@ def _field_checks(rule: FieldRule, cols: _Columns) -> list[_Check]:
             _Check(
                 MISSING_VALUE,
                 name,
-                f"({v} IS NULL OR trim({v}) = '')",
+                cols.missing(name),
                 (),
                 lambda r, label=label: f"必填字段{label}没有填写。",
             )
         )
-    if rule.type in ("datetime", "date"):
+    by_reader = not cols.is_text(name)  # the CSV reader cast it: failures are rejects
+    if by_reader:
+        pass
+    elif rule.type in ("datetime", "date"):
         target = "TIMESTAMP" if rule.type == "datetime" else "DATE"
         shape = _ISO_DATETIME if rule.type == "datetime" else _ISO_DATE
         typed = cols.cast(name, target)
@@ -182,21 +211,22 @@ def _field_checks(rule: FieldRule, cols: _Columns) -> list[_Check]:
                 post=f"regexp_full_match({raw}, {_lit(shape)})",
             )
         )
-    elif rule.type in ("integer", "number"):
+    if rule.type in ("integer", "number"):
         target = "BIGINT" if rule.type == "integer" else "DOUBLE"
         typed = cols.cast(name, target)
         word = "整数" if rule.type == "integer" else "数字"
-        checks.append(
-            _Check(
-                TYPE_ERROR,
-                name,
-                f"{present} AND {typed} IS NULL",
-                (name,),
-                lambda r, label=label, name=name, word=word: (
-                    f"{label}应为{word}，这里是“{r[name]}”。"
-                ),
+        if not by_reader:
+            checks.append(
+                _Check(
+                    TYPE_ERROR,
+                    name,
+                    f"{present} AND {typed} IS NULL",
+                    (name,),
+                    lambda r, label=label, name=name, word=word: (
+                        f"{label}应为{word}，这里是“{r[name]}”。"
+                    ),
+                )
             )
-        )
         bounds = []
         if rule.minimum is not None:
             bounds.append(f"{typed} < {rule.minimum}")
@@ -215,7 +245,7 @@ def _field_checks(rule: FieldRule, cols: _Columns) -> list[_Check]:
                     ),
                 )
             )
-    elif rule.type == "boolean":
+    elif rule.type == "boolean" and not by_reader:
         allowed = (*rule.true_values, *rule.false_values)
         checks.append(
             _Check(
@@ -226,7 +256,7 @@ def _field_checks(rule: FieldRule, cols: _Columns) -> list[_Check]:
                 lambda r, label=label, name=name: f"{label}应为 true 或 false，这里是“{r[name]}”。",
             )
         )
-    if rule.enum:
+    if rule.enum and not by_reader:
         options = "、".join(rule.enum)
         checks.append(
             _Check(
@@ -239,7 +269,7 @@ def _field_checks(rule: FieldRule, cols: _Columns) -> list[_Check]:
                 ),
             )
         )
-    if rule.pattern:
+    if rule.pattern and not by_reader:
         checks.append(
             _Check(
                 PATTERN_MISMATCH,
@@ -251,7 +281,7 @@ def _field_checks(rule: FieldRule, cols: _Columns) -> list[_Check]:
                 ),
             )
         )
-    if rule.max_length is not None:
+    if rule.max_length is not None and not by_reader:
         checks.append(
             _Check(
                 TOO_LONG,
@@ -263,7 +293,7 @@ def _field_checks(rule: FieldRule, cols: _Columns) -> list[_Check]:
                 ),
             )
         )
-    if rule.min_length is not None:
+    if rule.min_length is not None and not by_reader:
         checks.append(
             _Check(
                 TOO_SHORT,
@@ -303,12 +333,11 @@ def compile_checks(rule: TableRule, columns: set[str], cols: _Columns) -> list[_
         status = cols.text("status")
         for name, what in (("closed_at", "办结时间"), ("resolved_level", "解决层级")):
             if name in columns:
-                v = cols.text(name)
                 checks.append(
                     _Check(
                         CASE_CLOSED_INCOMPLETE,
                         name,
-                        f"{status} = {_lit(CLOSED_STATUS)} AND ({v} IS NULL OR trim({v}) = '')",
+                        f"{status} = {_lit(CLOSED_STATUS)} AND {cols.missing(name)}",
                         ("id",) if "id" in columns else (),
                         lambda r, what=what, name=name: (
                             f"事件{('“' + str(r['id']) + '”') if r.get('id') else ''}已办结，"
@@ -374,6 +403,15 @@ def _scan_csv(path: Path, file: str) -> tuple[Issue | None, int]:
     return None, lines + (0 if last == b"\n" else 1)
 
 
+def _count_lines(path: Path) -> int:
+    count, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(16 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (0 if last == b"\n" else 1)
+
+
 def _first_bad_utf8(path: Path, file: str) -> Issue | None:
     return _scan_csv(path, file)[0]
 
@@ -384,22 +422,26 @@ def _header(path: Path) -> list[str]:
 
 
 class _LineMap:
-    """Maps DuckDB's record numbers and row numbers of a CSV file to physical line numbers."""
+    """Maps DuckDB's record numbers and row numbers of a CSV file to physical line numbers.
 
-    def __init__(self, path: Path, rows: int, rejected: list[int], lines: int):
+    DuckDB numbers records (the header is record 1); a record spans several physical lines when
+    a quoted value holds a line break. When the file's line count equals its record count the
+    two agree; otherwise the wanted records are located by reading the file with ``csv``.
+    """
+
+    def __init__(self, path: Path, records: int, lines: int):
         self.path = path
-        self.rejected = sorted(set(rejected))  # record numbers (header = 1)
-        self.records = rows + len(self.rejected) + 1
         self.physical: dict[int, int] | None = None
-        if lines != self.records:  # quoted line breaks or blank lines: map by reading the file
+        if lines != records:
             self.physical = {}
 
-    def record_of_row(self, rn: int) -> int:
-        """The record number (header = 1) of the rn-th accepted data row (1-based)."""
+    @staticmethod
+    def record_of_row(rn: int, skipped_records: list[int]) -> int:
+        """The record number of the rn-th row read (1-based) when ``skipped_records`` were left out."""
         record = rn + 1
         skipped = 0
         while True:
-            now = bisect.bisect_right(self.rejected, record)
+            now = bisect.bisect_right(skipped_records, record)
             if now == skipped:
                 return record
             record += now - skipped
@@ -529,7 +571,15 @@ def _check_file(
     cap: int,
     check_communities: bool = True,
     check_grids: bool = True,
+    text_mode: bool = False,
 ) -> list[Issue]:
+    """Check one case file.
+
+    The fast path lets DuckDB's CSV reader cast dates and choices while it parses; a value that
+    does not cast is rejected with its line. When any value was rejected that way the file is
+    checked again with every column read as text (``text_mode``), so that each bad row still
+    gets all of its problems reported, not only the first one the reader met.
+    """
     is_csv = path.suffix.lower() == ".csv"
     issues: list[Issue] = []
     if is_csv:
@@ -538,7 +588,6 @@ def _check_file(
         if not ok:
             return issues
         header = [h.strip() for h in _header(path)]
-        scan = _SCANNER.submit(_scan_csv, path, file)
     else:
         header = [
             row[0]
@@ -551,15 +600,30 @@ def _check_file(
         return issues
 
     if is_csv:
-        spec = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+        reader_types = {
+            h: reader_type(rule.fields[h]) if h in rule.fields and not text_mode else "VARCHAR"
+            for h in header
+        }
+        spec = "{" + ", ".join(f"{_lit(h)}: {_lit(t)}" for h, t in reader_types.items()) + "}"
         source = (
             f"read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={spec}, delim=',', "
             f"quote='\"', escape='\"', store_rejects=true, rejects_table='rejects', rejects_scan='rejects_scan', "
             f"max_line_size=10000000)"
         )
         numbered = f"SELECT row_number() OVER () AS __rn, * FROM {source}"
+        # the key pass reads text only, so that only malformed rows are left out (no casts)
+        text_spec = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+        source_text = (
+            f"read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={text_spec}, "
+            f"delim=',', quote='\"', escape='\"', ignore_errors=true, max_line_size=10000000)"
+        )
+        numbered_text = f"SELECT row_number() OVER () AS __rn, * FROM {source_text}"
     else:
-        numbered = f"SELECT file_row_number + 1 AS __rn, * FROM read_parquet({_lit(str(path))}, file_row_number=true)"
+        source_text = f"read_parquet({_lit(str(path))}, file_row_number=true)"
+        source = f"read_parquet({_lit(str(path))})"
+        numbered = f"SELECT file_row_number + 1 AS __rn, * FROM {source_text}"
+        reader_types = {}
+        numbered_text = numbered
 
     if is_csv:
 
@@ -570,7 +634,7 @@ def _check_file(
         def text(name: str) -> str:
             return f"CAST(src.{_q(name)} AS VARCHAR)"
 
-    cols = _Columns(text)
+    cols = _Columns(text, reader_types)
     col = text
     checks = compile_checks(rule, columns, cols)
     # references: membership tests against the small id tables (hash MARK joins built on them)
@@ -615,125 +679,151 @@ def _check_file(
                 )
             )
 
-    # one bit per distinct predicate, packed in BIGINT masks of 62 bits
     predicates: list[str] = []
     for check in checks:
         if check.predicate not in predicates:
             predicates.append(check.predicate)
-    bit_of = {p: i for i, p in enumerate(predicates)}
-    masks = []
-    for start in range(0, len(predicates), 62):
-        terms = [
-            f"CASE WHEN {p} THEN {1 << (i - start)} ELSE 0 END"
-            for i, p in enumerate(predicates[start : start + 62], start=start)
-        ]
-        masks.append(f"({' + '.join(terms)})::BIGINT AS __m{start // 62}")
-    kept = [f"{col(c)} AS {_q(c)}" for c in sorted(columns)]
     typed_defs = cols.definitions()
-    inner = f"SELECT *{', ' if typed_defs else ''}{', '.join(typed_defs)} FROM ({numbered}) src"
-    any_flag = " OR ".join(f"__m{i} <> 0" for i in range(len(masks))) or "false"
-    for table in ("flagged", "rejects", "rejects_scan"):
+    typed_sql = f"{', ' if typed_defs else ''}{', '.join(typed_defs)}"
+    pk = rule.primary_key
+    has_key = bool(pk) and all(k in columns for k in pk)
+    keys = ", ".join(col(k) for k in pk) if has_key else ""
+    not_null = " AND ".join(f"{col(k)} IS NOT NULL" for k in pk) if has_key else "false"
+    for table in ("flagged", "rejects", "rejects_scan", "row_keys"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    # Pass 1, in parallel and in no particular order: for every row, whether it has any problem
+    # and a hash of its key. A valid file is done after this pass.
+    any_problem = " OR ".join(f"coalesce({p}, false)" for p in predicates) or "false"
     con.execute(
-        f"CREATE TEMP TABLE flagged AS SELECT * FROM (SELECT src.__rn AS __rn, {', '.join(kept + masks)} "
-        f"FROM ({inner}) src) WHERE {any_flag}"
+        f"CREATE TEMP TABLE row_keys AS SELECT "
+        f"{f'hash({keys})' if has_key else 'NULL::UBIGINT'} AS __h, ({not_null}) AS __keyed, "
+        f"({any_problem}) AS __bad FROM (SELECT *{typed_sql} FROM {source} src) src"
     )
-    if (
-        "grid" in columns and check_grids
-    ):  # which community each flagged row's grid belongs to (few rows)
-        con.execute("ALTER TABLE flagged ADD COLUMN __grid_community VARCHAR")
-        con.execute(
-            "UPDATE flagged SET __grid_community = grids_ref.community FROM grids_ref "
-            "WHERE grids_ref.id = flagged.grid"
-        )
 
-    def flag(check: _Check) -> str:
-        bit = bit_of[check.predicate]
-        test = f"((__m{bit // 62} >> {bit % 62}) & 1) = 1"
-        return f"({test} AND coalesce({check.post}, false))" if check.post else test
-
-    rejected: list[tuple[int, str, str]] = []
-    line_count = 0
+    rejected: list[tuple[int, str, str, str]] = []  # line, column, DuckDB error type, message
     if is_csv:
-        bad_encoding, line_count = scan.result()
-        if bad_encoding is not None:  # the rows DuckDB read are not to be trusted
-            con.execute("DROP TABLE IF EXISTS flagged")
-            return [*issues, bad_encoding]
         rejected = [
-            (int(line), str(kind), str(message))
-            for line, kind, message in con.execute(
-                "SELECT line, arg_min(error_type, column_idx), arg_min(error_message, column_idx) "
-                "FROM rejects GROUP BY line ORDER BY line"
+            (int(line), str(column or ""), str(kind), str(message))
+            for line, column, kind, message in con.execute(
+                "SELECT line, column_name, error_type, error_message FROM rejects "
+                "ORDER BY line, column_idx"
             ).fetchall()
         ]
+        if any("UNICODE" in r[2].upper() for r in rejected):
+            # not UTF-8 after the first megabyte: say where, as GBK when it is; rows are unreliable
+            con.execute("DROP TABLE IF EXISTS row_keys")
+            bad = _first_bad_utf8(path, file)
+            if bad is not None:
+                return [*issues, bad]
+        if not text_mode and any(r[2].upper() == "CAST" for r in rejected):
+            con.execute("DROP TABLE IF EXISTS row_keys")
+            return _check_file(
+                con, path, file, rule, cap, check_communities, check_grids, text_mode=True
+            )
+
+    accepted, bad_rows, hashed_duplicates = con.execute(
+        "SELECT count(*), count_if(__bad), "
+        "count(*) FILTER (WHERE __keyed) - count(DISTINCT __h) FILTER (WHERE __keyed) FROM row_keys"
+    ).fetchone()
+    con.execute("DROP TABLE IF EXISTS row_keys")
 
     totals: dict[str, int] = {}
     pending: list[tuple[_Check, list[dict[str, Any]]]] = []
-    counts = (
+    if bad_rows:
+        # Pass 2, in file order, only for a file with problems: the rows, numbered, with one bit
+        # per distinct predicate (BIGINT masks of 62 bits)
+        bit_of = {p: i for i, p in enumerate(predicates)}
+        masks = []
+        for start in range(0, len(predicates), 62):
+            terms = [
+                f"CASE WHEN {p} THEN {1 << (i - start)} ELSE 0 END"
+                for i, p in enumerate(predicates[start : start + 62], start=start)
+            ]
+            masks.append(f"({' + '.join(terms)})::BIGINT AS __m{start // 62}")
+        kept = [f"{col(c)} AS {_q(c)}" for c in sorted(columns)]
+        inner = f"SELECT *{typed_sql} FROM ({numbered}) src"
+        any_flag = " OR ".join(f"__m{i} <> 0" for i in range(len(masks))) or "false"
         con.execute(
+            f"CREATE TEMP TABLE flagged AS SELECT * FROM (SELECT src.__rn AS __rn, "
+            f"{', '.join(kept + masks)} FROM ({inner}) src) WHERE {any_flag}"
+        )
+        if "grid" in columns and check_grids:  # the community of each flagged row's grid
+            con.execute("ALTER TABLE flagged ADD COLUMN __grid_community VARCHAR")
+            con.execute(
+                "UPDATE flagged SET __grid_community = grids_ref.community FROM grids_ref "
+                "WHERE grids_ref.id = flagged.grid"
+            )
+
+        def flag(check: _Check) -> str:
+            bit = bit_of[check.predicate]
+            test = f"((__m{bit // 62} >> {bit % 62}) & 1) = 1"
+            return f"({test} AND coalesce({check.post}, false))" if check.post else test
+
+        counts = con.execute(
             "SELECT " + ", ".join(f"count_if({flag(c)})" for c in checks) + " FROM flagged"
         ).fetchone()
-        if checks
-        else ()
-    )
-    for check, count in zip(checks, counts, strict=True):
-        if not count:
-            continue
-        totals[check.kind.code] = totals.get(check.kind.code, 0) + int(count)
-        names = ["__rn", *check.columns]
-        names_sql = ", ".join(_q(n) for n in names)
-        rows = con.execute(
-            f"SELECT {names_sql} FROM flagged WHERE {flag(check)} ORDER BY __rn LIMIT {int(cap)}"
-        ).fetchall()
-        pending.append((check, [dict(zip(names, row, strict=True)) for row in rows]))
-    con.execute("DROP TABLE IF EXISTS flagged")
-
-    # the primary key (duplicate case ids) and the row count, in a second pass
-    pk = rule.primary_key
-    accepted: int | None = None
-    if pk and all(k in columns for k in pk):
-        keys = ", ".join(col(k) for k in pk)
-        not_null = " AND ".join(f"{col(k)} IS NOT NULL" for k in pk)
-        accepted, dup_total = con.execute(
-            f"SELECT coalesce(sum(n), 0), coalesce(sum(n - 1) FILTER (WHERE n > 1 AND keyed), 0) FROM "
-            f"(SELECT count(*) AS n, bool_and({not_null}) AS keyed FROM ({numbered}) src GROUP BY {keys})"
-        ).fetchone()
-        if dup_total:
-            totals[DUPLICATE_ID.code] = int(dup_total)
-            dup_rows = con.execute(
-                f"SELECT concat_ws('、', {keys}) AS key, list(src.__rn ORDER BY src.__rn) AS rns "
-                f"FROM ({numbered}) src WHERE {not_null} GROUP BY {keys} HAVING count(*) > 1 "
-                f"ORDER BY rns[2] LIMIT {int(cap)}"
+        for check, count in zip(checks, counts, strict=True):
+            if not count:
+                continue
+            totals[check.kind.code] = totals.get(check.kind.code, 0) + int(count)
+            names = ["__rn", *check.columns]
+            names_sql = ", ".join(_q(n) for n in names)
+            rows = con.execute(
+                f"SELECT {names_sql} FROM flagged WHERE {flag(check)} ORDER BY __rn LIMIT {int(cap)}"
             ).fetchall()
-            rows = [
-                {"__rn": rn, "key": key, "first_rn": rns[0]}
-                for key, rns in dup_rows
-                for rn in rns[1:]
-            ]
-            rows.sort(key=lambda r: r["__rn"])
-            pending.append((_Check(DUPLICATE_ID, pk[-1], "", (), lambda r: ""), rows[:cap]))
+            pending.append((check, [dict(zip(names, row, strict=True)) for row in rows]))
+        con.execute("DROP TABLE IF EXISTS flagged")
+
+    # duplicate keys: hashes can collide, so the real duplicates are counted and listed apart
+    dup_total = 0
+    if hashed_duplicates:
+        dup_total = con.execute(
+            f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {source_text} src "
+            f"WHERE {not_null} GROUP BY {keys} HAVING n > 1)"
+        ).fetchone()[0]
+    if dup_total:
+        totals[DUPLICATE_ID.code] = int(dup_total)
+        dup_rows = con.execute(
+            f"SELECT concat_ws('、', {keys}) AS key, list(src.__rn ORDER BY src.__rn) AS rns "
+            f"FROM ({numbered_text}) src WHERE {not_null} GROUP BY {keys} HAVING count(*) > 1 "
+            f"ORDER BY rns[2] LIMIT {int(cap)}"
+        ).fetchall()
+        rows = [
+            {"__rn": rn, "key": key, "first_rn": rns[0], "__text_rn": True}
+            for key, rns in dup_rows
+            for rn in rns[1:]
+        ]
+        rows.sort(key=lambda r: r["__rn"])
+        pending.append((_Check(DUPLICATE_ID, pk[-1], "", (), lambda r: ""), rows[:cap]))
 
     # row numbers → physical lines (CSV); Parquet issues carry the row number
-    wanted = {int(r["__rn"]) for _, rows in pending for r in rows}
-    wanted |= {int(r["first_rn"]) for _, rows in pending for r in rows if "first_rn" in r}
-    line_of: dict[int, int] = {rn: rn for rn in wanted}
+    typed_rns = {int(r["__rn"]) for _, rows in pending for r in rows if "__text_rn" not in r}
+    text_rns = {int(r["__rn"]) for _, rows in pending for r in rows if "__text_rn" in r}
+    text_rns |= {int(r["first_rn"]) for _, rows in pending for r in rows if "first_rn" in r}
+    line_of: dict[int, int] = {rn: rn for rn in typed_rns}
+    text_line_of: dict[int, int] = {rn: rn for rn in text_rns}
     reject_lines: dict[int, int] = {}
-    if is_csv and (wanted or rejected):
-        if accepted is None:
-            accepted = int(con.execute(f"SELECT count(*) FROM ({numbered})").fetchone()[0])
-        line_map = _LineMap(path, int(accepted), [r[0] for r in rejected], line_count)
-        records = {rn: line_map.record_of_row(rn) for rn in wanted}
-        physical = line_map.lines([*records.values(), *(r[0] for r in rejected[:cap])])
-        line_of = {rn: physical[record] for rn, record in records.items()}
-        reject_lines = {r[0]: physical[r[0]] for r in rejected[:cap]}
+    if is_csv and (typed_rns or text_rns or rejected):
+        all_skipped = sorted({r[0] for r in rejected})
+        malformed = sorted({r[0] for r in rejected if r[2].upper() != "CAST"})
+        line_map = _LineMap(path, int(accepted) + len(malformed) + 1, _count_lines(path))
+        shown_rejects = all_skipped[: cap * 4]
+        typed_records = {rn: line_map.record_of_row(rn, all_skipped) for rn in typed_rns}
+        text_records = {rn: line_map.record_of_row(rn, malformed) for rn in text_rns}
+        physical = line_map.lines([*typed_records.values(), *text_records.values(), *shown_rejects])
+        line_of = {rn: physical[record] for rn, record in typed_records.items()}
+        text_line_of = {rn: physical[record] for rn, record in text_records.items()}
+        reject_lines = {record: physical[record] for record in shown_rejects}
 
     found: dict[str, list[Issue]] = {}
     for check, rows in pending:
         for row in rows:
-            line = line_of[int(row["__rn"])]
+            rn = int(row["__rn"])
+            line = text_line_of[rn] if "__text_rn" in row else line_of[rn]
             where = "" if is_csv else f"第 {row['__rn']} 行："
             if check.kind is DUPLICATE_ID:
-                first = line_of[int(row["first_rn"])]
+                first = text_line_of[int(row["first_rn"])]
                 issue = Issue.of(
                     DUPLICATE_ID,
                     file,
@@ -746,18 +836,34 @@ def _check_file(
                 issue = Issue.of(check.kind, file, line, check.field, where + check.message(row))
             found.setdefault(check.kind.code, []).append(issue)
     encoding_reported = False
-    for record, kind, message in rejected:
-        code = NOT_UTF8 if "UNICODE" in kind.upper() else CSV_MALFORMED
-        totals[code.code] = totals.get(code.code, 0) + 1
-        if code is NOT_UTF8 and not encoding_reported:
-            # one rich message (GBK recognised, the line as GBK) for the first bad byte
-            first = _first_bad_utf8(path, file)
-            if first is not None:
-                found.setdefault(code.code, []).append(first)
-                encoding_reported = True
-                continue
-        if code is NOT_UTF8 and encoding_reported:
+    malformed_lines: set[int] = set()
+    structural = {r[0] for r in rejected if r[2].upper() != "CAST"}
+    for record, column, kind, message in rejected:
+        if kind.upper() == "CAST" and record in structural:
+            continue  # a malformed line: its columns are shifted, one message says so
+        if kind.upper() == "CAST" and column in rule.fields:
+            value = _rejected_value(message)
+            code, text = _cast_failure(rule.fields[column], value)
+            totals[code.code] = totals.get(code.code, 0) + 1
+            if record in reject_lines:
+                found.setdefault(code.code, []).append(
+                    Issue.of(code, file, reject_lines[record], column, text)
+                )
             continue
+        code = NOT_UTF8 if "UNICODE" in kind.upper() else CSV_MALFORMED
+        if code is NOT_UTF8:
+            if not encoding_reported:
+                # one rich message (GBK recognised, the line as GBK) for the first bad byte
+                first = _first_bad_utf8(path, file)
+                if first is not None:
+                    found.setdefault(code.code, []).append(first)
+                    totals[code.code] = totals.get(code.code, 0) + 1
+                    encoding_reported = True
+            continue
+        if record in malformed_lines:  # one message per malformed line
+            continue
+        malformed_lines.add(record)
+        totals[code.code] = totals.get(code.code, 0) + 1
         if record in reject_lines:
             text = _REJECT_MESSAGES.get(kind.upper(), "这一行无法读取（{detail}）。").format(
                 detail=_columns_detail(message)
@@ -785,6 +891,29 @@ def _check_file(
                 )
             )
     return issues
+
+
+def _rejected_value(message: str) -> str:
+    match = re.search(r'Could not convert string "(.*)" to ', message, re.S)
+    return match.group(1) if match else ""
+
+
+def _cast_failure(field: FieldRule, value: str) -> tuple[IssueKind, str]:
+    """The issue for a value DuckDB's reader could not cast to the field's type."""
+    label = f"“{field.name}”（{field.title}）"
+    if field.enum:
+        options = "、".join(field.enum)
+        return NOT_IN_ENUM, f"{label}的值“{value}”不在可选项中（可选：{options}）。"
+    if field.type in ("datetime", "date"):
+        shape = _ISO_DATETIME if field.type == "datetime" else _ISO_DATE
+        if re.fullmatch(shape, value):
+            return IMPOSSIBLE_DATE, f"{label}的日期“{value}”不存在。"
+        example = "2026-03-01 08:30:00" if field.type == "datetime" else "2026-03-01"
+        return INVALID_DATE, f"{label}应写成 {example} 的格式，这里是“{value}”。"
+    if field.type == "boolean":
+        return TYPE_ERROR, f"{label}应为 true 或 false，这里是“{value}”。"
+    word = "整数" if field.type == "integer" else "数字"
+    return TYPE_ERROR, f"{label}应为{word}，这里是“{value}”。"
 
 
 def _columns_detail(message: str) -> str:

@@ -263,42 +263,48 @@ FROM cases c LEFT JOIN community_streets m USING (community)
 
 _AS_OF = "SELECT greatest(max(reported_at), max(accepted_at), max(closed_at)) FROM slim"
 
-# Every case in two roles: intake (anchored on the report time) and closure (anchored on the
-# due date; see metrics.CLOSURE_COHORT), each with the quarter and year of its anchor.
-_KEYED = f"""
-    SELECT s.*, r.role, year(r.anchor) * 10 + quarter(r.anchor) AS qkey, year(r.anchor) AS ykey,
-           r.role = 'closure' AND s.status = '{CLOSED}' AS is_closed
-    FROM slim s, LATERAL (
-        SELECT 'intake' AS role, s.reported_at AS anchor
-        UNION ALL
-        SELECT 'closure', coalesce(s.due_at, s.closed_at)
-        WHERE s.status IS DISTINCT FROM '{WITHDRAWN}'
-          AND coalesce(s.due_at, s.closed_at) IS NOT NULL
-          AND (s.status = '{CLOSED}' OR coalesce(s.due_at, s.closed_at) <= $as_of)
-    ) r
-    WHERE r.anchor IS NOT NULL
-"""
-
-# Stage 1: additive counts at the finest level (grid × quarter), one pass.
+# Stage 1: additive counts at the finest level (grid × quarter). Each case counts in two
+# cohorts: intake (anchored on the report time) and closure (anchored on the due date; see
+# metrics.CLOSURE_COHORT), aggregated separately and joined (both are small).
 _FINE = f"""
 CREATE TABLE fine AS
-SELECT qkey, qkey // 10 AS ykey, street, community, grid,
-    count(*) FILTER (WHERE role = 'intake') AS received,
-    count(accepted_at) FILTER (WHERE role = 'intake') AS accepted,
-    count(*) FILTER (WHERE role = 'intake' AND status = '{WITHDRAWN}') AS withdrawn,
-    count(*) FILTER (WHERE role = 'closure') AS due,
-    count(*) FILTER (WHERE is_closed) AS closed,
-    count(*) FILTER (WHERE is_closed AND (due_at IS NULL OR closed_at <= due_at)) AS closed_on_time,
-    sum(epoch(closed_at - reported_at) / 86400.0) FILTER (WHERE is_closed) AS handling_sum,
-    count(closed_at) FILTER (WHERE is_closed AND reported_at IS NOT NULL) AS handling_n,
-    count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[0]}') AS at_grid,
-    count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[1]}') AS at_community,
-    count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[2]}') AS at_street,
-    count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[3]}') AS at_district,
-    count(*) FILTER (WHERE is_closed AND satisfaction IS NOT NULL) AS answered,
-    count(*) FILTER (WHERE is_closed AND satisfaction IN {SATISFIED_ANSWERS}) AS satisfied
-FROM ({_KEYED})
-GROUP BY qkey, street, community, grid
+WITH intake AS (
+    SELECT year(reported_at) * 10 + quarter(reported_at) AS qkey, street, community, grid,
+        count(*) AS received, count(accepted_at) AS accepted,
+        count(*) FILTER (WHERE status = '{WITHDRAWN}') AS withdrawn
+    FROM slim WHERE reported_at IS NOT NULL
+    GROUP BY ALL
+),
+closure AS (
+    SELECT year(anchor) * 10 + quarter(anchor) AS qkey, street, community, grid,
+        count(*) AS due,
+        count(*) FILTER (WHERE is_closed) AS closed,
+        count(*) FILTER (WHERE is_closed AND (due_at IS NULL OR closed_at <= due_at)) AS closed_on_time,
+        sum(epoch(closed_at - reported_at) / 86400.0) FILTER (WHERE is_closed) AS handling_sum,
+        count(closed_at) FILTER (WHERE is_closed AND reported_at IS NOT NULL) AS handling_n,
+        count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[0]}') AS at_grid,
+        count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[1]}') AS at_community,
+        count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[2]}') AS at_street,
+        count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[3]}') AS at_district,
+        count(*) FILTER (WHERE is_closed AND satisfaction IS NOT NULL) AS answered,
+        count(*) FILTER (WHERE is_closed AND satisfaction IN {SATISFIED_ANSWERS}) AS satisfied
+    FROM (SELECT *, coalesce(due_at, closed_at) AS anchor, status = '{CLOSED}' AS is_closed FROM slim
+          WHERE status IS DISTINCT FROM '{WITHDRAWN}')
+    WHERE anchor IS NOT NULL AND (is_closed OR anchor <= $as_of)
+    GROUP BY ALL
+)
+SELECT coalesce(i.qkey, c.qkey) AS qkey, coalesce(i.qkey, c.qkey) // 10 AS ykey,
+    coalesce(i.street, c.street) AS street, coalesce(i.community, c.community) AS community,
+    coalesce(i.grid, c.grid) AS grid,
+    coalesce(received, 0) AS received, coalesce(accepted, 0) AS accepted,
+    coalesce(withdrawn, 0) AS withdrawn, coalesce(due, 0) AS due, coalesce(closed, 0) AS closed,
+    coalesce(closed_on_time, 0) AS closed_on_time, handling_sum, coalesce(handling_n, 0) AS handling_n,
+    coalesce(at_grid, 0) AS at_grid, coalesce(at_community, 0) AS at_community,
+    coalesce(at_street, 0) AS at_street, coalesce(at_district, 0) AS at_district,
+    coalesce(answered, 0) AS answered, coalesce(satisfied, 0) AS satisfied
+FROM intake i FULL OUTER JOIN closure c
+  ON i.qkey = c.qkey AND coalesce(i.street, '') = coalesce(c.street, '')
+ AND coalesce(i.community, '') = coalesce(c.community, '') AND coalesce(i.grid, '') = coalesce(c.grid, '')
 """
 
 # Channel and category counts of reported cases, per community × quarter (shares are shown
@@ -352,6 +358,12 @@ FROM (SELECT *, coalesce(due_at, closed_at) AS anchor FROM slim WHERE status = '
 WHERE anchor IS NOT NULL AND closed_at IS NOT NULL AND reported_at IS NOT NULL
 """
 
+def _same(left: str, right: str, key: str) -> str:
+    """Equal keys, NULL equal to NULL, in a form DuckDB hash-joins."""
+    empty = "-1" if key in ("qkey", "ykey") else "''" if key in ("street", "community", "grid") else "-1"
+    return f"coalesce({left}.{key}, {empty}) = coalesce({right}.{key}, {empty})"
+
+
 _STATS = f"""
 WITH counts AS (
     SELECT {_FLAGS}, GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
@@ -383,8 +395,8 @@ SELECT c.by_year, c.no_street, c.no_community, c.no_grid, c.qkey, c.ykey, c.stre
     c.handling_mean, md.handling_median, c.at_grid, c.at_community, c.at_street, c.at_district,
     c.answered, c.satisfied
 FROM counts c
-LEFT JOIN medians md ON {" AND ".join(f"c.{k} IS NOT DISTINCT FROM md.{k}" for k in _KEY)}
-LEFT JOIN maps mp ON {" AND ".join(f"c.{k} IS NOT DISTINCT FROM mp.{k}" for k in _KEY)}
+LEFT JOIN medians md ON {" AND ".join(_same("c", "md", k) for k in _KEY)}
+LEFT JOIN maps mp ON {" AND ".join(_same("c", "mp", k) for k in _KEY)}
 """
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from generator import model
-from generator.load import RawRow
 from generator.model import Dataset, Source
 
 RECORD_CLASSES: dict[str, type] = {
@@ -87,7 +86,10 @@ def git_updated(data_dir: Path, root: Path) -> dict[str, dt.datetime]:
 
 
 def _records(
-    resource: str, raws: list[RawRow], typed: list[dict[str, Any]], updated: dict[str, dt.datetime]
+    resource: str,
+    origins: list[tuple[str, int]],
+    typed: list[dict[str, Any]],
+    updated: dict[str, dt.datetime],
 ) -> list[Any]:
     cls = RECORD_CLASSES[resource]
     enums = _enum_fields(cls)
@@ -96,7 +98,7 @@ def _records(
         f.name for f in dataclasses.fields(cls) if f.default_factory is not dataclasses.MISSING
     }
     out = []
-    for raw, row in zip(raws, typed, strict=True):
+    for (file, line), row in zip(origins, typed, strict=True):
         kwargs = {}
         for name, value in row.items():
             if name not in names or (value is None and name in factories):
@@ -106,7 +108,7 @@ def _records(
             if isinstance(value, list):
                 value = list(value)
             kwargs[name] = value
-        kwargs["origin"] = Source(raw.file, raw.line, updated.get(raw.file))
+        kwargs["origin"] = Source(file, line, updated.get(file))
         out.append(cls(**kwargs))
     return out
 
@@ -114,14 +116,14 @@ def _records(
 def build_dataset(
     data_dir: Path,
     root: Path,
-    raw: dict[str, list[RawRow]],
+    origins: dict[str, list[tuple[str, int]]],
     typed: dict[str, list[dict[str, Any]]],
     case_files: list[Path],
 ) -> Dataset:
     """Typed, linked records from validated tables."""
     updated = git_updated(data_dir, root)
     records = {
-        name: _records(name, raw.get(name, []), typed.get(name, []), updated)
+        name: _records(name, origins.get(name, []), typed.get(name, []), updated)
         for name in RECORD_CLASSES
     }
     by_id = {

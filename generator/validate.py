@@ -844,19 +844,22 @@ def check(
             )
         )
     typed_tables = {name: table.typed for name, table in tables.items()}
+    # the raw values (with every node's position) are no longer needed: keep where each row
+    # starts and let the rest go before the typed records are built (25,000-community tiers)
+    origins = {n: [(r.file, r.line) for r in t.raw] for n, t in tables.items()}
+    case_files = loaded.case_files
+    del loaded, tables, yaml_tables
     dataset = None
     if not any(i.severity is Severity.ERROR for i in issues):
         from generator.link import build_dataset
 
-        dataset = build_dataset(
-            data_dir, root, {n: t.raw for n, t in tables.items()}, typed_tables, loaded.case_files
-        )
+        dataset = build_dataset(data_dir, root, origins, typed_tables, case_files)
     issues.extend(
         _run_extra_checks(data_dir, dataset, EXTRA_CHECKS if extra_checks is None else extra_checks)
     )
     if dataset is not None and any(i.severity is Severity.ERROR for i in issues):
         dataset = None
-    return CheckResult(sort_issues(issues), typed_tables, dataset, loaded.case_files)
+    return CheckResult(sort_issues(issues), typed_tables, dataset, case_files)
 
 
 def load_dataset(data_dir: Path, *, strict: bool = False) -> Dataset:

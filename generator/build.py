@@ -272,33 +272,50 @@ def build(
         )
         derive(ctx)
 
-    with _timed(timings, "render"):
-        rendered = render_docs(ctx, docs, content_dir, providers)
-
-    report = BuildReport(
-        site_dir=site,
-        docs_dir=docs,
-        pages_written=len(rendered.written),
-        pages_unchanged=rendered.unchanged,
-        pages_deleted=len(rendered.deleted),
-        warnings=warnings,
-        timings=timings,
-        render_timings=rendered.timings,
-    )
-    site.parent.mkdir(parents=True, exist_ok=True)
-    staging = site.with_name(f".{site.name}.new-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        with _timed(timings, "mkdocs"):
-            run_mkdocs(config, staging, bool(dataset.district.sample_data))
-        if index:
-            with _timed(timings, "index"):
-                report.indexed = index_site(staging)
-        with _timed(timings, "swap"):
-            swap(staging, site)
-    finally:
+    with _exclusive(docs):
+        with _timed(timings, "render"):
+            rendered = render_docs(ctx, docs, content_dir, providers)
+        report = BuildReport(
+            site_dir=site,
+            docs_dir=docs,
+            pages_written=len(rendered.written),
+            pages_unchanged=rendered.unchanged,
+            pages_deleted=len(rendered.deleted),
+            warnings=warnings,
+            timings=timings,
+            render_timings=rendered.timings,
+        )
+        site.parent.mkdir(parents=True, exist_ok=True)
+        staging = site.with_name(f".{site.name}.new-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
+        try:
+            with _timed(timings, "mkdocs"):
+                run_mkdocs(config, staging, bool(dataset.district.sample_data))
+            if index:
+                with _timed(timings, "index"):
+                    report.indexed = index_site(staging)
+            with _timed(timings, "swap"):
+                swap(staging, site)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+@contextmanager
+def _exclusive(docs: Path):
+    """One build at a time per docs folder (a preview and a build in another terminal)."""
+    import fcntl
+
+    lock_path = docs.with_name(f".{docs.name}.lock")
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BuildError(f"另一个构建正在使用 {docs}，请等它结束后再试。") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _check_folders(docs: Path, site: Path, data_dir: Path, content_dir: Path | None) -> None:

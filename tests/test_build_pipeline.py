@@ -217,3 +217,13 @@ def test_output_folder_may_not_overlap_the_data(built: tuple[Path, Path, dict[st
     tmp, data, _ = built
     with pytest.raises(BuildError, match="重叠"):
         build(data, data / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
+
+
+def test_a_second_build_on_the_same_docs_folder_is_refused(built: tuple[Path, Path, dict[str, str]]) -> None:
+    from generator.build import _exclusive
+
+    tmp, data, _ = built
+    before = _snapshot(tmp / "site")
+    with _exclusive(tmp / "docs"), pytest.raises(BuildError, match="另一个构建"):
+        build(data, tmp / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
+    assert _snapshot(tmp / "site") == before

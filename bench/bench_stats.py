@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -95,9 +96,13 @@ def measure_child(tier: str, path: str, threads: int) -> None:
 
     streets, communities, *_ = TIERS[tier]
     mapping = {f"c{c:05d}": f"s{c % streets:04d}" for c in range(communities)}
-    started = time.perf_counter()
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    started, cpu_started = time.perf_counter(), cpu()
     stats = compute_stats([Path(path)], mapping, district="999999", threads=threads or None)
-    computed = time.perf_counter()
+    computed, cpu_computed = time.perf_counter(), cpu()
     dataset = Dataset(
         root=OUT, district=District("999999", "基准区", True),
         streets={f"s{s:04d}": Street(f"s{s:04d}", f"999999{s:03d}", f"街道{s}", "999999", StreetKind.SUBDISTRICT)
@@ -110,6 +115,7 @@ def measure_child(tier: str, path: str, threads: int) -> None:
     peak_kib = usage.ru_maxrss
     print(json.dumps({"compute_s": computed - started, "view_s": viewed - computed,
                       "kpis": len(stats.kpis), "peak_mib": peak_kib / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
+                      "compute_cpu_s": cpu_computed - cpu_started, "load": os.getloadavg()[0],
                       "received": sum(stats.district_kpi(q).received for q in stats.quarters)}))
 
 
@@ -170,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             result = json.loads(child.stdout.strip().splitlines()[-1])
             size = path.stat().st_size / 2**20
             print(f"{tier:9} {fmt:8} {TIERS[tier][3]:>11,} rows  file {size:8.1f} MiB  "
-                  f"(generated/reused in {generated:5.1f} s)  statistics {result['compute_s']:6.1f} s  "
+                  f"load {result['load']:4.1f}  "
+                  f"(generated/reused in {generated:5.1f} s)  statistics {result['compute_s']:6.1f} s "
+                  f"(CPU {result['compute_cpu_s']:6.1f} s)  "
                   f"views {result['view_s']:5.1f} s  process {wall:6.1f} s (CPU {result['cpu_s']:6.1f} s)  peak {result['peak_mib']:7.0f} MiB  "
                   f"{result['kpis']:,} KPI records, {result['received']:,} cases counted")
     if args.charts:

@@ -100,48 +100,49 @@ def table_json(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> by
 SMALL_CASES_BYTES = 32 * 1024 * 1024  # below this, CSV case files are copied with the csv module
 
 
-def cached_cases_csv(
-    case_files: Sequence[Path], field_names: Sequence[str], cache_dir: Path | None
-) -> tuple[bytes, int]:
-    """``cases_csv``, reused from ``cache_dir`` while the case files are unchanged.
+def cases_csv_file(case_files: Sequence[Path], field_names: Sequence[str], cache_dir: Path) -> tuple[Path, int, int]:
+    """The published case CSV as a file in ``cache_dir``: (path, rows, bytes).
 
-    Case files are large and change once a quarter; the cache key is every file's path, size
-    and modification time plus the published columns.
+    Case files are large (millions of rows) and change once a quarter, so the export is a
+    file the render stage copies, never bytes held in memory, and it is reused while every
+    case file keeps its path, size and modification time.
     """
-    if cache_dir is None:
-        return cases_csv(case_files, field_names)
     key_source = json.dumps(
         [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in case_files] + [list(field_names)]
     )
     key = hashlib.sha256(key_source.encode("utf-8")).hexdigest()[:24]
     data_path, count_path = cache_dir / f"cases-{key}.csv", cache_dir / f"cases-{key}.count"
     if data_path.is_file() and count_path.is_file():
-        return data_path.read_bytes(), int(count_path.read_text("utf-8"))
-    data, count = cases_csv(case_files, field_names)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        for old in cache_dir.glob("cases-*"):
-            old.unlink()
-        tmp = data_path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(data_path)
-        count_path.write_text(str(count), "utf-8")
-    except OSError:
-        pass  # a read-only place: no cache
-    return data, count
+        return data_path, int(count_path.read_text("utf-8")), data_path.stat().st_size
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for old in cache_dir.glob("cases-*"):
+        old.unlink()
+    tmp = data_path.with_suffix(".tmp")
+    count = write_cases_csv(case_files, field_names, tmp)
+    tmp.replace(data_path)
+    count_path.write_text(str(count), "utf-8")
+    return data_path, count, data_path.stat().st_size
 
 
 def cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[bytes, int]:
-    """All case records as one CSV: DuckDB for large or Parquet files, the csv module for small ones."""
+    """All case records as CSV bytes (small exports and tests)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cases.csv"
+        count = write_cases_csv(case_files, field_names, out)
+        return out.read_bytes(), count
+
+
+def write_cases_csv(case_files: Sequence[Path], field_names: Sequence[str], out: Path) -> int:
+    """All case records into one CSV file: DuckDB for large or Parquet files, the csv module for small ones."""
     if all(p.suffix.lower() == ".csv" for p in case_files) and sum(p.stat().st_size for p in case_files) < SMALL_CASES_BYTES:
-        return _small_cases_csv(case_files, field_names)
+        return _small_cases_csv(case_files, field_names, out)
     import duckdb
+
+    def quoted(paths: Sequence[Path]) -> str:
+        return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
     con = duckdb.connect()
     try:
-        def quoted(paths: Sequence[Path]) -> str:
-            return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-
         csv_files = [p for p in case_files if p.suffix.lower() != ".parquet"]
         parquet_files = [p for p in case_files if p.suffix.lower() == ".parquet"]
         parts = []
@@ -151,27 +152,24 @@ def cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[b
             parts.append(f"SELECT * FROM read_parquet({quoted(parquet_files)}, union_by_name=true)")
         columns = ", ".join(f'"{name}"' for name in field_names)
         source = " UNION ALL BY NAME ".join(parts)
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "cases.csv"
-            target = str(out).replace("'", "''")
-            written = con.execute(f"COPY (SELECT {columns} FROM ({source})) TO '{target}' (HEADER, DELIMITER ',')").fetchone()
-            data = out.read_bytes()
-        return data, int(written[0]) if written else 0
+        target = str(out).replace("'", "''")
+        written = con.execute(f"COPY (SELECT {columns} FROM ({source})) TO '{target}' (HEADER, DELIMITER ',')").fetchone()
+        return int(written[0]) if written else 0
     finally:
         con.close()
 
 
-def _small_cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[bytes, int]:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(field_names)
+def _small_cases_csv(case_files: Sequence[Path], field_names: Sequence[str], out: Path) -> int:
     count = 0
-    for path in case_files:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            for row in csv.DictReader(handle):
-                writer.writerow([row.get(name) or "" for name in field_names])
-                count += 1
-    return buffer.getvalue().encode("utf-8"), count
+    with open(out, "w", encoding="utf-8", newline="") as sink:
+        writer = csv.writer(sink, lineterminator="\n")
+        writer.writerow(field_names)
+        for path in case_files:
+            with open(path, encoding="utf-8-sig", newline="") as handle:
+                for row in csv.DictReader(handle):
+                    writer.writerow([row.get(name) or "" for name in field_names])
+                    count += 1
+    return count
 
 
 def _package(ctx: RenderContext) -> dict[str, Any]:
@@ -204,11 +202,12 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             if not ctx.dataset.case_files:
                 continue
             cache = Path(ctx.dataset.root).resolve().parent / ".gongzhi" / "cache" / "opendata"
-            data, count = cached_cases_csv(ctx.dataset.case_files, field_names, cache)
+            data, count, size = cases_csv_file(ctx.dataset.case_files, field_names, cache)
             json_path, json_data = None, None
         else:
             rows = (tables or {}).get(name, [])
             data, count = table_csv(field_names, rows), len(rows)
+            size = len(data)
             json_path, json_data = f"{OUT_DIR}/{name}.json", table_json(field_names, rows)
         yield Asset(csv_path, data)
         if json_path and json_data is not None:
@@ -221,7 +220,7 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
                 rows=count,
                 fields=len(field_names),
                 csv_path=csv_path,
-                csv_bytes=len(data),
+                csv_bytes=size,
                 json_path=json_path,
                 json_bytes=len(json_data) if json_data is not None else None,
             )

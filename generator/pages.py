@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from generator.model import Dataset
@@ -26,7 +27,7 @@ class Page:
 @dataclass(frozen=True)
 class Asset:
     path: str  # relative to the docs folder, e.g. "data/communities.csv", "qr/feedback.svg"
-    content: bytes
+    content: bytes | Path  # the bytes, or a file to copy (large data files are not held in memory)
 
 
 @dataclass

@@ -13,6 +13,7 @@ and ``content/`` is copied beside the generated pages.
 from __future__ import annotations
 
 import datetime as dt
+import filecmp
 import importlib
 import json
 import posixpath
@@ -322,12 +323,12 @@ def render_all(
     ctx: RenderContext,
     items: Iterable[Page | Asset],
     timings: dict[str, float] | None = None,
-) -> dict[str, bytes]:
+) -> dict[str, bytes | Path]:
     """Render every page in memory: path → bytes. Nothing is written here.
 
     ``timings`` (when given) receives the time spent in each template as ``template:<name>``.
     """
-    files: dict[str, bytes] = {}
+    files: dict[str, bytes | Path] = {}
     base = {
         "ctx": ctx,
         "dataset": ctx.dataset,
@@ -368,14 +369,14 @@ def _iter_content(content_dir: Path) -> Iterator[tuple[str, bytes]]:
             yield path.relative_to(content_dir).as_posix(), path.read_bytes()
 
 
-def write_docs(files: dict[str, bytes], docs_dir: Path, content_dir: Path | None = None) -> RenderResult:
+def write_docs(files: dict[str, bytes | Path], docs_dir: Path, content_dir: Path | None = None) -> RenderResult:
     """Write generated files and a copy of ``content/`` into ``docs_dir``.
 
     A file is rewritten only when its bytes changed (so MkDocs' and editors' watchers see real
     changes only); files written by an earlier run and not produced now are deleted. A
     generated page may not shadow a hand-written one in ``content/``.
     """
-    all_files = dict(files)
+    all_files: dict[str, bytes | Path] = dict(files)
     if content_dir is not None:
         for rel, data in _iter_content(content_dir):
             if rel in all_files:
@@ -387,12 +388,15 @@ def write_docs(files: dict[str, bytes], docs_dir: Path, content_dir: Path | None
     result = RenderResult()
     for rel, data in sorted(all_files.items()):
         target = docs_dir / rel
-        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+        if _same(target, data):
             result.unchanged += 1
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(data)
+        if isinstance(data, Path):
+            shutil.copyfile(data, tmp)
+        else:
+            tmp.write_bytes(data)
         tmp.replace(target)
         result.written.append(rel)
     for rel in sorted(previous - set(all_files)):
@@ -405,6 +409,15 @@ def write_docs(files: dict[str, bytes], docs_dir: Path, content_dir: Path | None
     if not manifest_path.exists() or manifest_path.read_text("utf-8") != new_manifest:
         manifest_path.write_text(new_manifest, "utf-8")
     return result
+
+
+def _same(target: Path, data: bytes | Path) -> bool:
+    """True when ``target`` already holds exactly these bytes (files are compared in chunks)."""
+    if not target.is_file():
+        return False
+    if isinstance(data, Path):
+        return target.stat().st_size == data.stat().st_size and filecmp.cmp(target, data, shallow=False)
+    return target.stat().st_size == len(data) and target.read_bytes() == data
 
 
 def _remove_empty_dirs(root: Path) -> None:

@@ -227,3 +227,15 @@ def test_a_second_build_on_the_same_docs_folder_is_refused(built: tuple[Path, Pa
     with _exclusive(tmp / "docs"), pytest.raises(BuildError, match="另一个构建"):
         build(data, tmp / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
     assert _snapshot(tmp / "site") == before
+
+
+def test_large_assets_are_copied_from_files_and_compared_in_chunks(tmp_path: Path) -> None:
+    source = tmp_path / "big.csv"
+    source.write_bytes(b"id,x\n" + b"1,a\n" * 100_000)
+    docs = tmp_path / "docs"
+    first = write_docs({"data/cases.csv": source}, docs)
+    assert first.written == ["data/cases.csv"]
+    assert (docs / "data" / "cases.csv").read_bytes() == source.read_bytes()
+    assert write_docs({"data/cases.csv": source}, docs).unchanged == 1
+    source.write_bytes(b"id,x\n" + b"1,b\n" * 100_000)  # same size, other bytes
+    assert write_docs({"data/cases.csv": source}, docs).written == ["data/cases.csv"]

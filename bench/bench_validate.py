@@ -125,7 +125,8 @@ communities = set(ids["communities"])
 grids = ids.get("grids") or {f"{c}-{g:02d}": c for c in communities for g in (1, 2, 3)}
 import time
 start = time.perf_counter()
-issues = check_case_files(files, load_contract(data).tables["cases"], communities=communities, grids=grids, root=data.parent)
+rule = load_contract(data, check_with_frictionless=False).tables["cases"]
+issues = check_case_files(files, rule, communities=communities, grids=grids, root=data.parent)
 print(json.dumps({"seconds": time.perf_counter() - start, "issues": len(issues)}), file=sys.stderr)
 sys.exit(1 if issues else 0)
 """
@@ -158,14 +159,12 @@ def write_ids(data: Path) -> Path:
 def count_rows(files: list[Path]) -> int:
     import duckdb
 
+    con = duckdb.connect()
     total = 0
     for path in files:
-        if path.suffix == ".parquet":
-            total += duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
-        else:
-            total += duckdb.sql(
-                f"SELECT count(*) FROM read_csv('{path}', all_varchar=true)"
-            ).fetchone()[0]
+        reader = "read_parquet(?)" if path.suffix == ".parquet" else "read_csv(?, all_varchar=true)"
+        total += con.execute(f"SELECT count(*) FROM {reader}", [str(path)]).fetchone()[0]
+    con.close()
     return total
 
 
@@ -223,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         ids = write_ids(data)
         entry["load_average"] = os.getloadavg()
         cases = measure([PYTHON, "-c", CASES_ONLY, str(data), str(ids)])
-        entry["cases"] = cases | {"rows_per_second": round(rows / cases["seconds"])}
+        inner = json.loads(cases.pop("stderr").strip().splitlines()[-1])
+        cases["checker_seconds"] = round(inner["seconds"], 2)  # without interpreter start-up
+        cases["issues"] = inner["issues"]
+        entry["cases"] = cases | {"rows_per_second": round(rows / cases["checker_seconds"])}
         if "validate" not in args.skip:
             entry["validate"] = measure([*GONGZHI, "validate", str(data)])
         if "yaml" not in args.skip:
@@ -255,13 +257,15 @@ def print_table(tier: str, entry: dict) -> None:
         f", load average {entry['load_average'][0]:.1f}"
     )
     print(f"{'run':<14}{'wall s':>9}{'cpu s':>9}{'peak MB':>10}{'rows/s':>12}  exit")
+    print("(cases: wall of the checker itself, without interpreter start-up; cpu and memory of the process)")
     for name in ("cases", "validate", "yaml", "frictionless"):
         if name not in entry:
             continue
         run = entry[name]
+        seconds = run.get("checker_seconds", run["seconds"])
         rate = f"{run['rows_per_second']:,}" if "rows_per_second" in run else "—"
         print(
-            f"{name:<14}{run['seconds']:>9.1f}{run['cpu_seconds']:>9.1f}{run['peak_mb']:>10.0f}{rate:>12}  {run['exit']}"
+            f"{name:<14}{seconds:>9.1f}{run['cpu_seconds']:>9.1f}{run['peak_mb']:>10.0f}{rate:>12}  {run['exit']}"
         )
     if "speedup_vs_frictionless" in entry:
         print(

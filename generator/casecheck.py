@@ -503,7 +503,7 @@ def check_case_files(
         con = duckdb.connect(
             config={
                 "threads": threads or os.cpu_count() or 2,
-                "memory_limit": memory_limit or os.environ.get("GONGZHI_DUCKDB_MEMORY", "2GB"),
+                "memory_limit": memory_limit or os.environ.get("GONGZHI_DUCKDB_MEMORY", "1GB"),
                 "temp_directory": spill,
                 "preserve_insertion_order": True,
             }

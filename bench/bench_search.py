@@ -10,11 +10,14 @@ same generated docs folder once more with Material's built-in search plugin on t
 of its single ``search/search_index.json``, and measures in Chromium, for typical queries on a
 fresh tab each, the bytes of every ``pagefind/*`` response (what a phone downloads).
 
-province: a full portal build at 25,000 村社 is too slow for this machine, so the district
-site's indexed pages are replicated to the province page count (the page count per 村社 of
-the district tier × 25,000), each copy with its own 村社 names, and indexed by the same stage.
+city, province: a full portal build at 3,000 or 25,000 村社 is too slow for this machine, so
+the district site's indexed pages are replicated to the tier's page count (the page count per
+村社 of the district tier × 3,000 or 25,000), each copy with its own 村社 names and pinyin,
+without Material's chrome (only what Pagefind reads), and indexed by the same stage.
 Material's index is not built at that size: its bytes per page from the district tier are
-scaled to the page count (said so in the output).
+scaled to the page count (said so in the output). Measured here: at the province tier
+(332,083 pages) the Pagefind binary grew past 21 GB of memory and was killed by the kernel
+on this 23 GB machine, so that tier needs a bigger machine or a sharded index.
 
 Goals (issue #4): a query transfers at most 1 % of Material's index, and at most 300 KB at the
 province tier. Results: stdout and ``bench/out/search-<tier>/result.json``.
@@ -45,7 +48,7 @@ from generator.search import index_site  # noqa: E402
 
 PYTHON = ROOT / ".venv" / "bin" / "python"
 OUT = ROOT / "bench" / "out"
-PROVINCE_COMMUNITIES = 25_000
+TIER_COMMUNITIES = {"city": 3_000, "province": 25_000}
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
@@ -143,12 +146,12 @@ def _name(i: int) -> str:
     return stem + (_SECOND[c % len(_SECOND)] if c else "")
 
 
-def prepare_province(district_site: Path, base: Path) -> tuple[Path, int]:
-    """Replicate the district site's indexed pages to the province page count."""
+def prepare_replica(district_site: Path, base: Path, tier_communities: int) -> tuple[Path, int]:
+    """Replicate the district site's indexed pages to a larger tier's page count."""
     site = base / "site"
     pages = indexed_pages(district_site)
     communities = len(list((district_site / "communities").glob("*/index.html")))
-    target = round(len(pages) / max(communities, 1) * PROVINCE_COMMUNITIES)
+    target = round(len(pages) / max(communities, 1) * tier_communities)
     marker = base / "pages.txt"
     if marker.is_file() and marker.read_text().strip() == str(target):
         return site, target
@@ -160,7 +163,7 @@ def prepare_province(district_site: Path, base: Path) -> tuple[Path, int]:
     )
     stems = [n[:-2] if n.endswith("社区") else n[:-1] for n in names if len(n) >= 3]
     copies = -(-target // len(pages))
-    log(f"生成省级规模的合成站点：{target} 页（区级 {len(pages)} 页 × {copies} 份，每份换上不同村社名）……")
+    log(f"生成合成站点：{target} 页（区级 {len(pages)} 页 × {copies} 份，每份换上不同村社名）……")
     texts = [(p.relative_to(district_site), p.read_text("utf-8")) for p in pages]
     written = 0
     from generator.search import pinyin_text
@@ -316,8 +319,8 @@ def run(tier: str, rows: int) -> dict[str, Any]:
     if tier == "district":
         site, pages, material_bytes, material_note = district_site, district_pages, material_district, "实测"
     else:
-        base = OUT / "search-province"
-        site, pages = prepare_province(district_site, base)
+        base = OUT / f"search-{tier}"
+        site, pages = prepare_replica(district_site, base, TIER_COMMUNITIES[tier])
         material_bytes = round(material_per_page * pages)
         material_note = f"按区级实测每页 {material_per_page:.0f} 字节推算（未实建）"
 
@@ -356,7 +359,7 @@ def run(tier: str, rows: int) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="搜索基准：索引时间、索引大小、每次查询的传输字节")
-    parser.add_argument("--tier", choices=["district", "province"], default="district")
+    parser.add_argument("--tier", choices=["district", "city", "province"], default="district")
     parser.add_argument("--rows", type=int, default=20_000, help="区级合成事件记录条数（搜索不读事件）")
     args = parser.parse_args()
     result = run(args.tier, args.rows)

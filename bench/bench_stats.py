@@ -82,6 +82,10 @@ def generate(tier: str, fmt: str) -> tuple[Path, dict[str, str]]:
     """
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
+    if fmt == "parquet":  # typed time stamps, as `gongzhi synth` and platform exports write them
+        query = f"""SELECT * REPLACE (CAST(reported_at AS TIMESTAMP) AS reported_at,
+            CAST(accepted_at AS TIMESTAMP) AS accepted_at, CAST(due_at AS TIMESTAMP) AS due_at,
+            CAST(closed_at AS TIMESTAMP) AS closed_at, NULL::TIMESTAMP AS dispatched_at) FROM ({query})"""
     options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
     tmp = path.with_suffix(path.suffix + ".tmp")
     con.execute(f"COPY ({query}) TO '{tmp}' ({options})")

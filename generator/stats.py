@@ -228,13 +228,18 @@ def _sql_list(paths: Sequence[Path]) -> str:
 
 
 def open_cases(con: duckdb.DuckDBPyConnection, case_files: Sequence[Path]) -> None:
-    """Create the view ``cases`` (all columns as text) over the CSV and Parquet files."""
+    """Create the view ``cases`` over the CSV and Parquet files (time stamps typed, the rest text)."""
     csv = [Path(p) for p in case_files if Path(p).suffix.lower() == ".csv"]
     parquet = [Path(p) for p in case_files if Path(p).suffix.lower() == ".parquet"]
     for path in [*csv, *parquet]:
         if not path.is_file():
             raise StatsError(f"找不到事件记录文件：{path}")
-    cols = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in CASE_COLUMNS)
+    # Time stamps become TIMESTAMP here (parsed from CSV text; a no-op for typed Parquet columns,
+    # which is what `gongzhi synth` and platform exports write); everything else is text.
+    cols = ", ".join(
+        f'try_cast("{c}" AS TIMESTAMP) AS "{c}"' if c.endswith("_at") else f'CAST("{c}" AS VARCHAR) AS "{c}"'
+        for c in CASE_COLUMNS
+    )
     parts = []
     if csv:
         types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in CASE_COLUMNS) + "}"
@@ -245,7 +250,8 @@ def open_cases(con: duckdb.DuckDBPyConnection, case_files: Sequence[Path]) -> No
     if parquet:
         parts.append(f"SELECT {cols} FROM read_parquet({_sql_list(parquet)}, union_by_name = true)")
     if not parts:
-        parts.append("SELECT " + ", ".join(f'NULL::VARCHAR AS "{c}"' for c in CASE_COLUMNS) + " WHERE false")
+        parts.append("SELECT " + ", ".join(
+            f'NULL::{"TIMESTAMP" if c.endswith("_at") else "VARCHAR"} AS "{c}"' for c in CASE_COLUMNS) + " WHERE false")
     con.execute("CREATE OR REPLACE TEMP VIEW cases AS " + " UNION ALL ".join(parts))
 
 
@@ -254,10 +260,7 @@ _SLIM = """
 CREATE TABLE slim AS
 SELECT c.community, c.grid, m.street, c.channel, c.category, c.status, c.resolved_level,
        nullif(c.satisfaction, '') AS satisfaction,
-       try_cast(c.reported_at AS TIMESTAMP) AS reported_at,
-       try_cast(c.accepted_at AS TIMESTAMP) AS accepted_at,
-       try_cast(c.due_at AS TIMESTAMP) AS due_at,
-       try_cast(c.closed_at AS TIMESTAMP) AS closed_at
+       c.reported_at, c.accepted_at, c.due_at, c.closed_at
 FROM cases c LEFT JOIN community_streets m USING (community)
 """
 

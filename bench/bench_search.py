@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.search import index_site  # noqa: E402
+from generator.search import SearchIndexError, index_site  # noqa: E402
 
 PYTHON = ROOT / ".venv" / "bin" / "python"
 OUT = ROOT / "bench" / "out"
@@ -325,7 +325,12 @@ def run(tier: str, rows: int) -> dict[str, Any]:
         material_note = f"按区级实测每页 {material_per_page:.0f} 字节推算（未实建）"
 
     log(f"建立搜索索引：{pages} 页……")
-    report = index_site(site)
+    try:
+        report = index_site(site)
+    except SearchIndexError as exc:
+        log(f"  失败：{exc}")
+        return {"tier": tier, "pages": pages, "error": str(exc), "material_index_bytes": material_bytes,
+                "material_index_note": material_note, "load_average": os.getloadavg()}
     bundle_bytes, bundle_files = report.bundle_bytes, report.bundle_files
     log(f"  索引 {report.seconds:.1f} 秒，{bundle_bytes / 1e6:.1f} MB，{bundle_files} 个文件，语言 {report.languages}")
 
@@ -367,6 +372,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), "utf-8")
     log("")
+    if "error" in result:
+        log(f"规模档 {result['tier']}（{result['pages']} 页）未能建立索引：{result['error']}")
+        return 1
     log(f"规模档 {result['tier']}：索引 {result['pages_indexed']} 页，用时 {result['index_seconds']} 秒，"
         f"磁盘 {result['index_bytes_on_disk'] / 1e6:.2f} MB（{result['index_files']} 个文件）")
     log(f"Material 内置索引：{result['material_index_bytes'] / 1e6:.2f} MB（{result['material_index_note']}）")

@@ -203,3 +203,27 @@ def test_index_site_refuses_a_folder_without_a_site(tmp_path: Path, kind: str) -
         index_site(site)
     assert isinstance(caught.value, BuildError)  # gongzhi build reports it like any stage
     assert "gongzhi build" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("echo 索引出错 >&2; exit 3", ["退出码 3", "索引出错"]),
+        ("kill -9 $$", ["信号 9", "内存不足"]),  # what the kernel's OOM killer does
+    ],
+)
+def test_a_failed_run_says_why_and_keeps_the_previous_index(
+    small_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, expected: list[str]
+) -> None:
+    index_site(small_site)
+    entry = (small_site / "pagefind" / "pagefind-entry.json").read_text("utf-8")
+    fake = tmp_path / "pagefind"
+    fake.write_text(f"#!/bin/sh\n{script}\n", "utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setattr("generator.search.pagefind_executable", lambda: fake)
+    with pytest.raises(SearchIndexError) as caught:
+        index_site(small_site)
+    for text in expected:
+        assert text in str(caught.value)
+    assert (small_site / "pagefind" / "pagefind-entry.json").read_text("utf-8") == entry
+    assert not [p for p in small_site.parent.iterdir() if p.name.startswith(".pagefind")]

@@ -417,8 +417,28 @@ def _first_bad_utf8(path: Path, file: str) -> Issue | None:
 
 
 def _header(path: Path) -> list[str]:
+    return _head_rows(path)[0]
+
+
+def _head_rows(path: Path) -> tuple[list[str], list[str]]:
+    """The header and the first data row."""
     with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as handle:
-        return next(csv.reader(handle), [])
+        reader = csv.reader(handle)
+        return next(reader, []), next(reader, [])
+
+
+def _timestamp_format(header: list[str], first: list[str], rule: TableRule) -> str:
+    """The one written form of date-times the reader is to accept, from the first row.
+
+    Strict on purpose: a value written any other way (2026/01/05 08:00, no seconds, a time
+    zone) fails the cast, and the file is then checked value by value in text mode, where
+    every ISO 8601 form is accepted and every other form is reported.
+    """
+    for name, value in zip(header, first, strict=False):
+        field = rule.fields.get(name.strip())
+        if field is not None and field.type == "datetime" and value.strip():
+            return "%Y-%m-%dT%H:%M:%S" if "T" in value else "%Y-%m-%d %H:%M:%S"
+    return "%Y-%m-%d %H:%M:%S"
 
 
 class _LineMap:
@@ -587,7 +607,8 @@ def _check_file(
         issues.extend(found)
         if not ok:
             return issues
-        header = [h.strip() for h in _header(path)]
+        raw_header, first_row = _head_rows(path)
+        header = [h.strip() for h in raw_header]
     else:
         header = [
             row[0]
@@ -608,7 +629,8 @@ def _check_file(
         source = (
             f"read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={spec}, delim=',', "
             f"quote='\"', escape='\"', store_rejects=true, rejects_table='rejects', rejects_scan='rejects_scan', "
-            f"max_line_size=10000000)"
+            f"max_line_size=10000000, dateformat='%Y-%m-%d', "
+            f"timestampformat={_lit(_timestamp_format(header, first_row, rule))})"
         )
         numbered = f"SELECT row_number() OVER () AS __rn, * FROM {source}"
         # the key pass reads text only, so that only malformed rows are left out (no casts)

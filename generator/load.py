@@ -695,7 +695,3 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def is_date_shaped(text: str) -> bool:
     return bool(_DATE_RE.match(text))
-
-
-def today() -> dt.date:  # a seam for tests
-    return dt.date.today()

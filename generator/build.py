@@ -53,6 +53,7 @@ class BuildReport:
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds
     render_timings: dict[str, float] = field(default_factory=dict)  # provider:…, template:…, write
     indexed: bool = False
+    index_notes: list[str] = field(default_factory=list)  # the search stage's warnings (Chinese)
 
 
 @dataclass
@@ -202,9 +203,14 @@ def run_mkdocs(config: Any, site_dir: Path, sample_data: bool) -> None:
         logger.removeHandler(collector)
 
 
-def index_site(site_dir: Path) -> bool:
-    """The search stage: every installed indexer runs over the built site. True if one ran."""
+def index_site(site_dir: Path) -> tuple[bool, list[str]]:
+    """The search stage: every installed indexer runs over the built site.
+
+    Returns whether one ran, and the warnings the indexers reported (``.warnings`` on their
+    return value), so the build summary can show them.
+    """
     ran = False
+    notes: list[str] = []
     for name in INDEX_MODULES:
         try:
             module = importlib.import_module(name)
@@ -214,9 +220,10 @@ def index_site(site_dir: Path) -> bool:
             raise
         indexer = getattr(module, "index_site", None)
         if callable(indexer):
-            indexer(site_dir)
+            result = indexer(site_dir)
+            notes.extend(getattr(result, "warnings", None) or [])
             ran = True
-    return ran
+    return ran, notes
 
 
 def swap(new_site: Path, out_dir: Path) -> None:
@@ -293,7 +300,7 @@ def build(
                 run_mkdocs(config, staging, bool(dataset.district.sample_data))
             if index:
                 with _timed(timings, "index"):
-                    report.indexed = index_site(staging)
+                    report.indexed, report.index_notes = index_site(staging)
             with _timed(timings, "swap"):
                 swap(staging, site)
         finally:

@@ -62,6 +62,8 @@ def run_build(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_RUN
     if report.warnings:
         print(_issues_text(report.warnings), file=sys.stderr)
+    for note in report.index_notes:
+        print(f"搜索索引提示：{note}", file=sys.stderr)
     total = sum(report.timings.values())
     stages = "，".join(f"{_STAGE_NAMES.get(k, k)} {v:.1f} 秒" for k, v in report.timings.items())
     print(

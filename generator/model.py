@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 
-class Label(str, Enum):
-    """An enum whose value is the Chinese label shown to people."""
-
-    def __str__(self) -> str:  # templates print the label
-        return self.value
+class Label(StrEnum):
+    """An enum whose value is the Chinese label shown to people (``str()`` gives the label)."""
 
 
 class CommunityKind(Label):

@@ -17,18 +17,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from chromium import ARGS, require_chromium
 
 from generator.build import build
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-if not Path(CHROMIUM).exists():  # pragma: no cover
-    pytest.skip("需要 Debian 的 chromium", allow_module_level=True)
+CHROMIUM = require_chromium()
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

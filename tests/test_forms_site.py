@@ -24,6 +24,7 @@ import markdown
 import pytest
 import segno
 from bs4 import BeautifulSoup
+from chromium import ARGS, require_chromium
 
 from generator.build import build
 from generator.forms.definitions import load_forms_for_use
@@ -33,8 +34,6 @@ from generator.forms.site import public_url
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 11, 28)
 SITE_URL = "https://gongzhi.example.org/"  # mkdocs.yml site_url: what QR codes and _next hold
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -336,7 +335,7 @@ def browser(built: Built):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        b = p.chromium.launch(executable_path=require_chromium(), args=ARGS)
         yield b
         b.close()
 

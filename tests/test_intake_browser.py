@@ -16,21 +16,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from chromium import ARGS, require_chromium
 from test_intake_support import Server, free_port, write_forms
 
 from generator.forms import rules
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def portal_form(action: str, thanks: str) -> str:
@@ -55,9 +47,7 @@ def portal_form(action: str, thanks: str) -> str:
 
 @pytest.fixture()
 def setup(tmp_path: Path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("需要 Debian 的 chromium")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from playwright.sync_api import sync_playwright
     portal_port = free_port()
     portal = f"http://127.0.0.1:{portal_port}/"
     write_forms(tmp_path / "data")
@@ -86,7 +76,7 @@ def setup(tmp_path: Path):
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=require_chromium(), args=ARGS)
         context = browser.new_context(java_script_enabled=False, locale="zh-CN")
         page = context.new_page()
         requests: list[str] = []
@@ -178,9 +168,7 @@ def _serve_page(
 
 
 def test_fetch_from_the_portal_passes_cors_and_a_foreign_page_cannot_read_or_write(tmp_path: Path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("需要 Debian 的 chromium")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from playwright.sync_api import sync_playwright
     portal_port = free_port()
     portal = f"http://127.0.0.1:{portal_port}/"
     write_forms(tmp_path / "data")
@@ -202,7 +190,7 @@ def test_fetch_from_the_portal_passes_cors_and_a_foreign_page_cannot_read_or_wri
     }  # fmt: skip
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=require_chromium(), args=ARGS)
             page = browser.new_page()
             page.goto(f"{portal}page.html")
             ok = page.evaluate("values => send(values)", valid)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import ARGS, require_chromium
 
 from generator.build import build
 from generator.search import index_site
@@ -33,18 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "search"
 TODAY = dt.date(2026, 11, 28)
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
-if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
-    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+CHROMIUM = require_chromium()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -257,7 +257,7 @@ def open_cases(con: duckdb.DuckDBPyConnection, case_files: Sequence[Path]) -> No
 
 # Stage 0: the case records, read once, with typed time stamps and the street of each community.
 _SLIM = """
-CREATE TABLE slim AS
+CREATE TEMP VIEW slim AS
 SELECT c.community, c.grid, m.street, c.channel, c.category, c.status, c.resolved_level,
        nullif(c.satisfaction, '') AS satisfaction,
        c.reported_at, c.accepted_at, c.due_at, c.closed_at
@@ -367,6 +367,10 @@ def _same(left: str, right: str, key: str) -> str:
     return f"coalesce({left}.{key}, {empty}) = coalesce({right}.{key}, {empty})"
 
 
+# Channel and category counts come back as one string per unit ("name\x1fn\x1ename\x1fn"),
+# ordered by count descending then name: far cheaper to fetch than a map per row.
+_FIELD, _ITEM = "\x1f", "\x1e"
+
 _STATS = f"""
 WITH counts AS (
     SELECT {_FLAGS}, GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
@@ -387,10 +391,10 @@ split_sums AS (
 ),
 maps AS (
     SELECT {", ".join(_KEY)},
-        map(list(channel ORDER BY channel) FILTER (WHERE channel IS NOT NULL),
-            list(n ORDER BY channel) FILTER (WHERE channel IS NOT NULL)) AS channels,
-        map(list(category ORDER BY category) FILTER (WHERE category IS NOT NULL),
-            list(n ORDER BY category) FILTER (WHERE category IS NOT NULL)) AS categories
+        string_agg(channel || '{_FIELD}' || n, '{_ITEM}' ORDER BY n DESC, channel)
+            FILTER (WHERE channel IS NOT NULL) AS channels,
+        string_agg(category || '{_FIELD}' || n, '{_ITEM}' ORDER BY n DESC, category)
+            FILTER (WHERE category IS NOT NULL) AS categories
     FROM split_sums GROUP BY ALL
 )
 SELECT c.by_year, c.no_street, c.no_community, c.no_grid, c.qkey, c.ykey, c.street, c.community, c.grid,
@@ -401,12 +405,6 @@ FROM counts c
 LEFT JOIN medians md ON {" AND ".join(_same("c", "md", k) for k in _KEY)}
 LEFT JOIN maps mp ON {" AND ".join(_same("c", "mp", k) for k in _KEY)}
 """
-
-
-def _split(histogram: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:
-    if not histogram:
-        return ()
-    return tuple(sorted(((str(k), int(v)) for k, v in histogram.items()), key=lambda kv: (-kv[1], kv[0])))
 
 
 def compute_stats(
@@ -444,22 +442,45 @@ def compute_stats(
                 con.execute(_FINE, {"as_of": as_of or dt.datetime.max})
                 con.execute(_SPLITS)
                 con.execute(_CLOSED_DURATIONS)
-                con.execute("DROP TABLE slim")
+                con.execute("DROP VIEW slim")
                 con.execute("CREATE TABLE medians AS " + " UNION ALL ".join(_median_queries()))
                 con.execute("DROP TABLE closed_durations")
-                rows = con.execute(_STATS).fetchall()
+                columns = _fetch_columns(con.execute(_STATS))
             except duckdb.Error as exc:
                 raise StatsError(f"读取事件记录失败：{_first_line(exc)}") from exc
         finally:
             con.close()
-    return _assemble(rows, district, as_of)
+    return _assemble(columns, district, as_of)
+
+
+def _fetch_columns(result: duckdb.DuckDBPyConnection) -> list[list]:
+    """The result's columns as Python lists (NULL as None), by way of NumPy: far faster than
+    fetching hundreds of thousands of row tuples."""
+    import numpy as np
+
+    columns = []
+    for array in result.fetchnumpy().values():
+        if isinstance(array, np.ma.MaskedArray) and not np.ma.is_masked(array):
+            array = array.data
+        columns.append(array.tolist())
+    return columns
+
+
+def _parse_split(text: str | None) -> tuple[tuple[str, int], ...]:
+    if not text:
+        return ()
+    pairs = []
+    for item in text.split(_ITEM):
+        name, _, n = item.rpartition(_FIELD)
+        pairs.append((name, int(n)))
+    return tuple(pairs)
 
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _assemble(rows: Iterable[tuple], district: str, as_of: dt.datetime | None) -> SiteStats:
+def _assemble(columns: Sequence[list], district: str, as_of: dt.datetime | None) -> SiteStats:
     kpis: dict[tuple[Level, str, Period], Kpi] = {}
     quarters: set[Period] = set()
     years: set[Period] = set()
@@ -467,7 +488,7 @@ def _assemble(rows: Iterable[tuple], district: str, as_of: dt.datetime | None) -
     for (by_year, no_street, no_community, no_grid, qkey, ykey, street, community, grid,
          received, accepted, withdrawn, channels, categories, due, closed, on_time,
          h_mean, h_median, at_grid, at_community, at_street, at_district, answered,
-         satisfied) in rows:
+         satisfied) in zip(*columns, strict=True):
         key = ykey if by_year else qkey
         period = period_cache.get(key)
         if period is None:
@@ -487,7 +508,7 @@ def _assemble(rows: Iterable[tuple], district: str, as_of: dt.datetime | None) -
         kpis[(level, unit, period)] = Kpi(
             level, unit, period, received, accepted, withdrawn, due, closed, on_time,
             h_mean, h_median, at_grid, at_community, at_street, at_district, answered,
-            satisfied, _split(channels), _split(categories),
+            satisfied, _parse_split(channels), _parse_split(categories),
             community if level is Level.GRID else None,
             street if level in (Level.GRID, Level.COMMUNITY) else None,
         )

@@ -335,30 +335,19 @@ _KEY = ("by_year", "no_street", "no_community", "no_grid", "qkey", "ykey", "stre
 
 # Stage 2: roll the fine table up to every level and period; medians (not additive) from the
 # durations of the closed cases; channel/category maps; all joined on the grouping key.
-def _median_queries() -> list[str]:
-    """Exact medians, one grouping set at a time (a holistic aggregate keeps every value)."""
-    queries = []
-    for period in ("qkey", "ykey"):
-        for units in (("street", "community", "grid"), ("street", "community"), ("street",), ()):
-            keys = ", ".join((period, *units))
-            cols = ", ".join(
-                f"{c} AS {c}" if c in (period, *units) else f"NULL::{'BIGINT' if c in ('qkey', 'ykey') else 'VARCHAR'} AS {c}"
-                for c in ("qkey", "ykey", "street", "community", "grid")
-            )
-            flags = (f"{int(period == 'ykey')} AS by_year, {int('street' not in units)} AS no_street, "
-                     f"{int('community' not in units)} AS no_community, {int('grid' not in units)} AS no_grid")
-            queries.append(f"""
-                SELECT {flags}, {cols}, median(days) AS handling_median
-                FROM closed_durations GROUP BY {keys}""")
-    return queries
-
-
-_CLOSED_DURATIONS = f"""
-CREATE TABLE closed_durations AS
-SELECT street, community, grid, year(anchor) * 10 + quarter(anchor) AS qkey, year(anchor) AS ykey,
-       epoch(closed_at - reported_at) / 86400.0 AS days
-FROM (SELECT *, coalesce(due_at, closed_at) AS anchor FROM slim WHERE status = '{CLOSED}')
-WHERE anchor IS NOT NULL AND closed_at IS NOT NULL AND reported_at IS NOT NULL
+# Exact medians for every grouping set in one pass over the closed cases, read straight from
+# the case files (no scratch copy of the durations).
+_MEDIANS = f"""
+CREATE TABLE medians AS
+SELECT {_FLAGS}, GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
+    median(days) AS handling_median
+FROM (
+    SELECT street, community, grid, year(anchor) * 10 + quarter(anchor) AS qkey, year(anchor) AS ykey,
+           epoch(closed_at - reported_at) / 86400.0 AS days
+    FROM (SELECT *, coalesce(due_at, closed_at) AS anchor FROM slim WHERE status = '{CLOSED}')
+    WHERE anchor IS NOT NULL AND closed_at IS NOT NULL AND reported_at IS NOT NULL
+)
+GROUP BY GROUPING SETS ({_GROUPS})
 """
 
 def _same(left: str, right: str, key: str) -> str:
@@ -441,10 +430,7 @@ def compute_stats(
                     as_of = con.execute(_AS_OF).fetchone()[0]
                 con.execute(_FINE, {"as_of": as_of or dt.datetime.max})
                 con.execute(_SPLITS)
-                con.execute(_CLOSED_DURATIONS)
-                con.execute("DROP VIEW slim")
-                con.execute("CREATE TABLE medians AS " + " UNION ALL ".join(_median_queries()))
-                con.execute("DROP TABLE closed_durations")
+                con.execute(_MEDIANS)
                 columns = _fetch_columns(con.execute(_STATS))
             except duckdb.Error as exc:
                 raise StatsError(f"读取事件记录失败：{_first_line(exc)}") from exc

@@ -18,7 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -441,10 +442,17 @@ def compute_stats(
             con.close()
     # Hundreds of thousands of small records: the cyclic garbage collector would scan them again
     # and again while they are made (none of them forms a cycle).
+    with _without_gc():
+        return _assemble(columns, district, as_of)
+
+
+@contextmanager
+def _without_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside: for code making many small acyclic objects."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _assemble(columns, district, as_of)
+        yield
     finally:
         if collecting:
             gc.enable()
@@ -593,6 +601,21 @@ def format_days(value: float | None) -> str:
 
 
 def _half_up(value: float, digits: int) -> str:
+    """``value`` rounded half away from zero at ``digits`` decimals of its shortest decimal
+    form (``repr``), as ``Decimal(repr(value)).quantize(..., ROUND_HALF_UP)`` gives it."""
+    text = repr(value)
+    whole, dot, fraction = text.partition(".")
+    if digits > 0 and dot and whole.lstrip("-").isdigit() and fraction.isdigit():
+        negative = whole.startswith("-")
+        scaled = int(whole.lstrip("-") + fraction[:digits].ljust(digits, "0"))
+        if len(fraction) > digits and fraction[digits] >= "5":
+            scaled += 1
+        head, tail = divmod(scaled, 10**digits)
+        return f"{'-' if negative else ''}{head}.{tail:0{digits}d}"
+    return _half_up_decimal(value, digits)
+
+
+def _half_up_decimal(value: float, digits: int) -> str:
     from decimal import ROUND_HALF_UP, Decimal
 
     quant = Decimal(1).scaleb(-digits)
@@ -849,6 +872,11 @@ def build_view(stats: SiteStats, dataset, renderer=None, charts: bool = True) ->
     ``renderer`` is a ``charts.ChartRenderer`` (with a cache folder in real builds); trend
     charts for all pages are drawn in one batch so missing ones render in parallel.
     """
+    with _without_gc():  # figures for every street and community: many small objects
+        return _build_view(stats, dataset, renderer, charts)
+
+
+def _build_view(stats: SiteStats, dataset, renderer, charts: bool) -> StatsView:
     from generator.charts import ChartRenderer
     from generator.metrics import METRICS_BY_KEY, RANKING_NOTE
 

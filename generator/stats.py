@@ -27,11 +27,15 @@ from typing import Any
 import duckdb
 
 from generator.metrics import (
+    METRICS_BY_KEY,
     RANKING_METRIC,
     RANKING_MIN_DUE,
     RECENT_QUARTERS,
+    SUPPRESS_BELOW,
+    SUPPRESSED_TEXT,
     Level,
     Period,
+    Unit,
 )
 
 DEFAULT_MEMORY_LIMIT = "2500MB"
@@ -623,8 +627,6 @@ def _half_up_decimal(value: float, digits: int) -> str:
 
 
 def format_metric(key: str, value: int | float | None) -> str:
-    from generator.metrics import METRICS_BY_KEY, Unit
-
     unit = METRICS_BY_KEY[key].unit
     if unit is Unit.RATE:
         return format_rate(value)
@@ -635,8 +637,6 @@ def format_metric(key: str, value: int | float | None) -> str:
 
 def change_between(key: str, current: Kpi | None, earlier: Kpi | None) -> Change:
     """Rates change in percentage points; counts and durations in per cent."""
-    from generator.metrics import METRICS_BY_KEY, Unit
-
     if current is None or earlier is None:
         return NO_CHANGE
     now, then = current.value(key), earlier.value(key)
@@ -701,8 +701,6 @@ class KpiView:
             lambda key: change_between(key, kpi, year_before))
 
     def _figure(self, key: str) -> Figure:
-        from generator.metrics import METRICS_BY_KEY, SUPPRESS_BELOW, SUPPRESSED_TEXT, Unit
-
         unit = METRICS_BY_KEY[key].unit  # KeyError for unknown keys
         value = self.kpi.value(key)
         if self.suppressed:

@@ -33,7 +33,7 @@ DEFAULT_CONFIG = ROOT / "mkdocs.yml"
 DEFAULT_DATA = ROOT / "data"
 DEFAULT_CONTENT = ROOT / "content"
 
-# The search stage (issue #4) plugs in here: a module exposing ``index_site(site_dir: Path)``,
+# The search stage plugs in here: a module exposing ``index_site(site_dir: Path)``,
 # run on the freshly built site before it is swapped in.
 INDEX_MODULES: tuple[str, ...] = ("generator.search",)
 
@@ -131,27 +131,18 @@ def derive(ctx: RenderContext) -> None:
     """
     dataset = ctx.dataset
     if dataset.case_files:
-        stats_module = _optional("generator.stats")
-        if stats_module is not None:
-            try:
-                ctx.derived["stats"] = stats_module.derive(
-                    dataset, cache_dir=Path(dataset.root).resolve().parent / ".gongzhi" / "cache" / "charts"
-                )
-            except stats_module.StatsError as exc:
-                raise BuildError(f"统计事件记录失败：{exc}") from exc
-    forms_site = _optional("generator.forms.site")
-    if forms_site is not None:
-        ctx.derived["forms"] = forms_site.derive(ctx)
+        from generator import stats
 
+        try:
+            ctx.derived["stats"] = stats.derive(
+                dataset, cache_dir=Path(dataset.root).resolve().parent / ".gongzhi" / "cache" / "charts"
+            )
+        except stats.StatsError as exc:
+            raise BuildError(f"统计事件记录失败：{exc}") from exc
+    from generator.forms import site as forms_site
 
-def _optional(name: str) -> Any:
-    """A teammate's feature module, or None while it is not in this checkout."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name or name.startswith(f"{exc.name}."):
-            return None
-        raise
+    ctx.derived["forms"] = forms_site.derive(ctx)
+
 
 
 def render_docs(
@@ -212,12 +203,7 @@ def index_site(site_dir: Path) -> tuple[bool, list[str]]:
     ran = False
     notes: list[str] = []
     for name in INDEX_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
+        module = importlib.import_module(name)
         indexer = getattr(module, "index_site", None)
         if callable(indexer):
             result = indexer(site_dir)

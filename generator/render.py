@@ -36,8 +36,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
 BYTECODE_CACHE_DIR = Path(__file__).resolve().parent.parent / ".gongzhi" / "cache" / "jinja"
 MANIFEST = ".gongzhi-generated"  # lists the files the render stage wrote, to delete stale ones
 
-# Feature modules whose ``pages(ctx)`` providers are collected, in this order. A module that is
-# not there yet (a teammate's feature still being written) is skipped; see ``collect_pages``.
+# Feature modules whose ``pages(ctx)`` providers are collected, in this order.
 PROVIDER_MODULES: tuple[str, ...] = (
     "generator.portal",
     "generator.opendata",
@@ -247,8 +246,8 @@ def make_environment(template_dirs: Iterable[Path] | None = None) -> jinja2.Envi
     env.globals.update({"link": _link, "external_link": _external_link})
     # e.g. generator.search's pinyin_text for _search_meta.md
     for name in FILTER_MODULES:
-        module = _optional_module(name)
-        extra = getattr(module, "TEMPLATE_FILTERS", None) if module else None
+        module = importlib.import_module(name)
+        extra = getattr(module, "TEMPLATE_FILTERS", None)
         if extra:
             env.filters.update({k: v for k, v in extra.items() if k not in env.filters})
     return env
@@ -262,13 +261,6 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     return jinja2.FileSystemBytecodeCache(str(BYTECODE_CACHE_DIR))
 
 
-def _optional_module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name or name.startswith(f"{exc.name}."):
-            return None  # the feature is not there yet; a broken import still fails
-        raise
 
 
 # --- collecting and writing --------------------------------------------------------------------
@@ -300,11 +292,11 @@ def collect_pages(
 
 
 def default_providers() -> list[Callable[[RenderContext], Iterable[Page | Asset]]]:
-    """The ``pages`` functions of the feature modules that exist in this checkout."""
+    """The ``pages`` functions of the feature modules, in ``PROVIDER_MODULES`` order."""
     providers = []
     for name in PROVIDER_MODULES:
-        module = _optional_module(name)
-        provider = getattr(module, "pages", None) if module else None
+        module = importlib.import_module(name)
+        provider = getattr(module, "pages", None)
         if callable(provider):
             providers.append(provider)
     return providers
@@ -336,7 +328,7 @@ def render_all(
         "today": ctx.today,
         "derived": ctx.derived,
         "edit_base": ctx.edit_base,
-        # Derived figures every page may show (teammates' partials read these names).
+        # Derived figures every page may show (the statistics and forms partials read these names).
         "stats": ctx.derived.get("stats"),
         "forms": ctx.derived.get("forms"),
     }

@@ -769,12 +769,7 @@ def _run_extra_checks(data_dir: Path, dataset: Dataset | None, specs: Iterable[s
     issues: list[Issue] = []
     for spec in specs:
         module_name, _, function_name = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # that module is not written yet
-            raise
+        module = importlib.import_module(module_name)
         function: Callable[[Path, Dataset | None], list[Issue]] = getattr(module, function_name)
         issues.extend(function(data_dir, dataset))
     return issues

@@ -1,12 +1,13 @@
 """Case statistics: every figure of ``generator.metrics`` for every period and level, on DuckDB.
 
 Case records can be millions of rows, so they never enter Python. DuckDB reads the CSV/Parquet
-files once into a typed scratch table; each case then plays two roles — *intake* (anchored on
-the report time) and *closure* (anchored on the due date, see ``metrics.CLOSURE_COHORT``).
-Additive counts are aggregated once at the finest level (grid × quarter) and rolled up with
-``GROUP BY GROUPING SETS`` to every level (grid, community, street, district) × period (quarter,
-year); exact medians come from the closed cases' durations; channel and category counts go
-down to the community. Only the aggregates come back, as typed ``Kpi`` records.
+files through a typed view (no scratch copy of the rows; each query reads only the columns it
+needs); each case then plays two roles — *intake* (anchored on the report time) and *closure*
+(anchored on the due date, see ``metrics.CLOSURE_COHORT``). Additive counts are aggregated once
+at the finest level (grid × quarter) and rolled up with ``GROUP BY GROUPING SETS`` to every level
+(grid, community, street, district) × period (quarter, year); exact medians come from one
+grouping-sets pass over the closed cases' durations; channel and category counts go down to the
+community. Only the aggregates come back, fetched as columns, as typed ``Kpi`` records.
 
 ``compute_stats`` is the derive stage's entry point; the ``KpiView``/``StatsView`` objects turn
 ``Kpi`` records into display objects (formatted ``Figure``s, grid-level small counts suppressed)
@@ -261,9 +262,11 @@ def open_cases(con: duckdb.DuckDBPyConnection, case_files: Sequence[Path]) -> No
     con.execute("CREATE OR REPLACE TEMP VIEW cases AS " + " UNION ALL ".join(parts))
 
 
-# Stage 0: the case records, read once, with typed time stamps and the street of each community.
+# Stage 0: the case records with typed time stamps and the street of each community. Over
+# Parquet files a view, read by each stage (the scans keep only the columns a query uses);
+# CSV text is parsed once into a scratch table (parsing costs more than reading it back).
 _SLIM = """
-CREATE TEMP VIEW slim AS
+CREATE {kind} slim AS
 SELECT c.community, c.grid, m.street, c.channel, c.category, c.status, c.resolved_level,
        nullif(c.satisfaction, '') AS satisfaction,
        c.reported_at, c.accepted_at, c.due_at, c.closed_at
@@ -433,7 +436,8 @@ def compute_stats(
                 con.execute("INSERT INTO community_streets SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[])",
                             [list(community_streets.keys()), list(community_streets.values())])
             try:
-                con.execute(_SLIM)
+                has_csv = any(Path(p).suffix.lower() == ".csv" for p in case_files)
+                con.execute(_SLIM.format(kind="TABLE" if has_csv else "TEMP VIEW"))
                 if as_of is None:
                     as_of = con.execute(_AS_OF).fetchone()[0]
                 con.execute(_FINE, {"as_of": as_of or dt.datetime.max})

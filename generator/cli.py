@@ -17,11 +17,50 @@ import generator
 EXIT_OK, EXIT_INVALID, EXIT_CANNOT_RUN = 0, 1, 2
 
 
+# argparse's own messages, in the words people see elsewhere in the tool.
+_ARGPARSE_PHRASES = (
+    ("the following arguments are required", "缺少必填参数"),
+    ("unrecognized arguments", "无法识别的参数"),
+    ("invalid choice", "取值无效"),
+    ("choose from", "可选"),
+    ("expected one argument", "需要一个值"),
+    ("invalid int value", "不是整数"),
+    ("invalid float value", "不是数字"),
+    ("argument ", "参数 "),
+    ("not allowed with argument", "不能与此参数同用"),
+)
+
+
+class ChineseArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose help and usage errors are Chinese (subcommand parsers inherit it)."""
+
+    def __init__(self, *args, add_help: bool = True, **kwargs) -> None:
+        super().__init__(*args, add_help=False, **kwargs)
+        if add_help:
+            self.add_argument("-h", "--help", action="help", help="显示帮助并退出")
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        for english, chinese in _ARGPARSE_PHRASES:
+            message = message.replace(english, chinese)
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_CANNOT_RUN, f"{self.prog}：{message}（用 {self.prog} --help 查看用法）\n")
+
+    def format_usage(self) -> str:
+        return super().format_usage().replace("usage:", "用法：", 1)
+
+    def format_help(self) -> str:
+        text = super().format_help().replace("usage:", "用法：", 1)
+        return text.replace("\npositional arguments:", "\n位置参数：").replace("\noptions:", "\n选项：")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gongzhi", description="共治：由 data/ 中的数据生成社区共建共治共享公开门户。"
+    parser = ChineseArgumentParser(
+        prog="gongzhi",
+        description="共治：由 data/ 中的数据生成社区共建共治共享公开门户。",
     )
-    parser.add_argument("--version", action="version", version=f"gongzhi {generator.__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"gongzhi {generator.__version__}", help="显示版本并退出"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="命令")
     for info in sorted(pkgutil.iter_modules(generator.__path__), key=lambda m: m.name):
         if info.name.startswith("cli_"):

@@ -195,3 +195,18 @@ def test_period_parsing():
     assert Q3.label == "2026年第三季度" and Q3.previous() == Q2 and Period(2026, 1).previous() == Period(2025, 4)
     with pytest.raises(ValueError, match="无法识别"):
         Period.parse("2026Q5")
+
+
+def test_half_up_rounding_matches_decimal_on_ties_and_random_values() -> None:
+    """The fast rounding path gives exactly what Decimal's ROUND_HALF_UP gives on repr()."""
+    import random
+
+    from generator.stats import _half_up, _half_up_decimal
+
+    rng = random.Random(20261128)
+    values = [0.05, 0.15, 0.25, 1.005, 2.675, 99.95, 99.949, -0.05, -1.25, -0.0, 0.0, 5.0, 1e-07, 123456.5]
+    values += [rng.uniform(-1000, 1000) for _ in range(5000)]
+    values += [round(rng.uniform(0, 100), rng.randint(1, 4)) for _ in range(5000)]
+    for value in values:
+        for digits in (1, 2, 3):
+            assert _half_up(value, digits) == _half_up_decimal(value, digits), (value, digits)

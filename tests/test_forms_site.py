@@ -344,6 +344,9 @@ class Session:
     def __init__(self, browser, built: Built, javascript: bool = True) -> None:
         self.context = browser.new_context(java_script_enabled=javascript, locale="zh-CN")
         self.page = self.context.new_page()
+        # The pages were built for TODAY; forms.js hides a form once its close date has passed
+        # in China, so the browser's clock is TODAY at noon in China unless a test moves it.
+        self.page.clock.set_fixed_time(dt.datetime(TODAY.year, TODAY.month, TODAY.day, 4, 0, tzinfo=dt.UTC))
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
@@ -538,6 +541,19 @@ def test_browser_rules_say_exactly_what_python_says(session: Session) -> None:
 # --- the whole loop with the real intake service ---------------------------------------------
 
 
+def _keep_open(path: Path) -> None:
+    """Move a form definition's dates so that it is open today in China (and for 30 days)."""
+    from generator.intake.formsbridge import china_today
+
+    today = china_today()
+    text = path.read_text("utf-8")
+    opens = dt.date.fromisoformat(re.search(r"^opens: (\S+)$", text, re.M).group(1))
+    closes = dt.date.fromisoformat(re.search(r"^closes: (\S+)$", text, re.M).group(1))
+    text = re.sub(r"^opens: \S+$", f"opens: {min(opens, today).isoformat()}", text, flags=re.M)
+    text = re.sub(r"^closes: \S+$", f"closes: {max(closes, today + dt.timedelta(days=30)).isoformat()}", text, flags=re.M)
+    path.write_text(text, "utf-8")
+
+
 @pytest.fixture(scope="module")
 def intake_service(
     built: Built, tmp_path_factory: pytest.TempPathFactory
@@ -550,6 +566,11 @@ def intake_service(
     import urllib.request
 
     tmp = tmp_path_factory.mktemp("forms-intake")
+    # The service checks form dates against the real clock in China: keep the form this test
+    # posts to open whatever day the suite runs, in a copy of the data the service reads.
+    data = tmp / "data"
+    shutil.copytree(built.data, data)
+    _keep_open(data / "forms" / "xinfeng-topics-2026q4.yaml")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -558,7 +579,7 @@ def intake_service(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "generator.cli", "intake", "serve", "--db", str(db),
-             "--data", str(built.data), "--host", "127.0.0.1", "--port", str(port),
+             "--data", str(data), "--host", "127.0.0.1", "--port", str(port),
              "--site-url", built.origin + "/"],
             cwd=ROOT, stdout=log, stderr=log,
         )  # fmt: skip

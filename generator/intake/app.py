@@ -187,6 +187,17 @@ class Reply:
             headers.update(extra)
         return headers
 
+    def rate_limited(self, wait: float, what: str, *, back: str | None = None) -> Response:
+        """429 with Retry-After: ``wait`` seconds until the client's bucket has a token again."""
+        seconds = max(1, round(wait + 0.5))
+        return self.error(
+            429,
+            "rate-limited",
+            f"{what}过于频繁，请 {seconds} 秒后再试。",
+            extra_headers={"Retry-After": str(seconds)},
+            back=back,
+        )
+
     def error(
         self,
         status: int,
@@ -305,14 +316,7 @@ class Intake:
             )
         wait = self.submit_limit.take(self.client(request))
         if wait:
-            seconds = max(1, round(wait + 0.5))
-            return reply.error(
-                429,
-                "rate-limited",
-                f"提交过于频繁，请 {seconds} 秒后再试。",
-                extra_headers={"Retry-After": str(seconds)},
-                back=back,
-            )
+            return reply.rate_limited(wait, "提交", back=back)
         state = formsbridge.status(form)
         if state is FormStatus.CLOSED:
             return reply.error(
@@ -486,13 +490,7 @@ class Intake:
         challenge = {"WWW-Authenticate": 'Bearer realm="gongzhi-intake"'}
         wait = self.staff_limit.take(self.client(request))
         if wait:
-            seconds = max(1, round(wait + 0.5))
-            return reply.error(
-                429,
-                "rate-limited",
-                f"请求过于频繁，请 {seconds} 秒后再试。",
-                extra_headers={"Retry-After": str(seconds)},
-            )
+            return reply.rate_limited(wait, "请求")
         presented = bearer(request.headers.get("authorization"))
         if presented is None:
             return reply.error(

@@ -36,6 +36,7 @@ The library never prints: failures raise ``SearchIndexError`` with a Chinese mes
 
 from __future__ import annotations
 
+import hashlib
 import html as html_lib
 import itertools
 import json
@@ -57,6 +58,11 @@ OUTPUT_SUBDIR = "pagefind"
 # Written beside Pagefind's bundle: the filter values with page counts, read by the search box
 # instead of Pagefind's filter index (which grows with the page count).
 FILTERS_FILE = "gongzhi-filters.json"
+# The shard manifest and the place-name finder's buckets, in the common bundle (pagefind/).
+SHARDS_FILE = "gongzhi-shards.json"
+PLACES_SUBDIR = "gongzhi-places"
+# Page budget of one area shard (whole streets are packed up to it); see the module notes.
+SHARD_PAGES = 2000
 
 # Filter keys shown to residents; the values come from the page templates.
 FILTER_TYPE = "类型"
@@ -150,6 +156,11 @@ class SearchIndexReport:
     bundle_bytes: int
     bundle_files: int
     warnings: list[str] = field(default_factory=list)
+    shards: list[Shard] = field(default_factory=list)  # the common shard first
+    places: int = 0  # communities and streets in the place-name finder
+    place_buckets: int = 0
+    place_bucket_max_bytes: int = 0
+    peak_memory_mb: float = 0.0  # largest Pagefind run so far in this process (ru_maxrss)
 
 
 # --------------------------------------------------------------------------- pinyin
@@ -270,54 +281,241 @@ def spaced_html(html: str) -> str:
 
 
 _FILTER_ATTR = re.compile(r'data-pagefind-filter="([^":]+):([^"]*)"')
-
-
-def _write_spaced(job: tuple[str, str]) -> list[tuple[str, str]]:
-    """Write one page's spaced copy; return its (filter, value) pairs."""
-    source, target = job
-    html = Path(source).read_text(encoding="utf-8", errors="replace")
-    Path(target).write_text(spaced_html(html), encoding="utf-8")
-    if _BODY_MARK not in html:
-        return []
-    return sorted({(key, _unescape(value)) for key, value in _FILTER_ATTR.findall(html)})
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.S)
+_TAG = re.compile(r"<[^>]+>")
 
 
 def _unescape(value: str) -> str:
     return html_lib.unescape(value).strip()
 
 
-def _prepare_copy(site: Path, copy: Path, output_subdir: str) -> dict[str, dict[str, int]]:
-    """Write the spaced copy of every HTML page of ``site`` into ``copy``.
+@dataclass(frozen=True)
+class _Page:
+    """What the index stage needs to know about one page (collected while it is copied)."""
 
-    Returns the filter values and their page counts ({"类型": {"社区": 15, …}, "街道": …}), so
-    the search box can list them without downloading Pagefind's filter index.
-    """
-    jobs: list[tuple[str, str]] = []
-    folders: set[Path] = set()
+    relative: str  # path inside the site, "/"-separated
+    marked: bool  # carries data-pagefind-body
+    filters: tuple[tuple[str, str], ...]
+    title: str  # the first heading of the content (place-name finder)
+
+    def value(self, key: str) -> str | None:
+        for k, v in self.filters:
+            if k == key and v:
+                return v
+        return None
+
+
+def _copy_page(job: tuple[str, str, str]) -> _Page:
+    """Write one page's spaced copy under ``folder``; return what the index stage needs."""
+    source, relative, folder = job
+    html = Path(source).read_text(encoding="utf-8", errors="replace")
+    start = html.find(_BODY_MARK)
+    marked = start >= 0
+    filters: tuple[tuple[str, str], ...] = ()
+    title = ""
+    if marked:
+        body = html[start:]
+        filters = tuple(sorted({(k, _unescape(v)) for k, v in _FILTER_ATTR.findall(body)}))
+        heading = _H1.search(body)
+        if heading:
+            title = _unescape(_TAG.sub("", heading.group(1)))
+    # Pages go to a folder per street ("" = no street); shards are assembled from these folders.
+    street = next((v for k, v in filters if k == FILTER_STREET and v), "")
+    target = Path(folder) / (_street_folder(street) if marked else "_unmarked") / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(spaced_html(html), encoding="utf-8")
+    return _Page(relative, marked, filters, title)
+
+
+def _street_folder(street: str) -> str:
+    if not street:
+        return "_common"
+    return "s_" + hashlib.sha1(street.encode("utf-8")).hexdigest()[:16]
+
+
+def _copy_site(site: Path, copy: Path, output_subdir: str) -> list[_Page]:
+    """Write the spaced copy of every HTML page of ``site`` into per-street folders of ``copy``."""
+    jobs: list[tuple[str, str, str]] = []
     for source in site.rglob("*.html"):
         relative = source.relative_to(site)
         if relative.parts[0] == output_subdir:
             continue
-        target = copy / relative
-        folders.add(target.parent)
-        jobs.append((str(source), str(target)))
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
+        jobs.append((str(source), relative.as_posix(), str(copy)))
+    jobs.sort(key=lambda job: job[1])
     workers = min(os.cpu_count() or 1, 8)
     if len(jobs) >= 2000 and workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            pairs = list(pool.map(_write_spaced, jobs, chunksize=256))
-    else:
-        pairs = [_write_spaced(job) for job in jobs]
+            return list(pool.map(_copy_page, jobs, chunksize=256))
+    return [_copy_page(job) for job in jobs]
+
+
+def _filter_counts(pages: Iterable[_Page]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
-    for page in pairs:
-        for key, value in page:
+    for page in pages:
+        for key, value in page.filters:
             if value:
                 counts.setdefault(key, {})
                 counts[key][value] = counts[key].get(value, 0) + 1
     return counts
+
+
+# --------------------------------------------------------------------------- shards
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One Pagefind bundle: the site-wide pages ("common") or the pages of some streets."""
+
+    id: str  # folder under pagefind/ ("" for the bundle at pagefind/ itself)
+    name: str  # Chinese, shown in the scope selector
+    streets: tuple[str, ...]  # street names whose pages it holds (none for common)
+    pages: int
+
+
+_NATURAL = re.compile(r"(\d+)")
+_SAFE_ID = re.compile(r"[^a-z0-9-]+")
+
+
+def _natural(text: str) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in _NATURAL.split(text)]
+
+
+def _street_slugs(pages: Sequence[_Page]) -> dict[str, str]:
+    """Street name → the folder name of its own page (streets/s001/index.html → s001)."""
+    slugs: dict[str, str] = {}
+    for page in pages:
+        if page.value(FILTER_TYPE) != "街道":
+            continue
+        street = page.value(FILTER_STREET)
+        parts = page.relative.split("/")
+        if street and len(parts) >= 2 and street not in slugs:
+            slugs[street] = parts[-2]
+    return slugs
+
+
+def plan_shards(pages: Sequence[_Page], shard_pages: int) -> tuple[Shard, list[Shard]]:
+    """Group pages into the common shard and area shards of at most ``shard_pages`` pages.
+
+    Whole streets only (a street is never split, so a street larger than the budget is a
+    shard of its own), packed in the order of their page folders (the editors' ids follow
+    the administrative codes, so neighbouring streets share a shard). A site whose indexed
+    pages fit the budget is one shard: the common one.
+    """
+    marked = [p for p in pages if p.marked]
+    if not marked:  # nothing marks its content: Pagefind indexes whole pages, all in one
+        return Shard("", "全站", (), len(pages)), []
+    per_street: dict[str, int] = {}
+    for page in marked:
+        street = page.value(FILTER_STREET) or ""
+        per_street[street] = per_street.get(street, 0) + 1
+    common = per_street.pop("", 0)
+    if len(marked) <= shard_pages or not per_street:
+        return Shard("", "全站", (), len(marked)), []
+    slugs = _street_slugs(marked)
+    order = sorted(per_street, key=lambda s: (_natural(slugs.get(s, "~")), s))
+    groups: list[list[str]] = []
+    size = 0
+    for street in order:
+        if groups and size + per_street[street] <= shard_pages:
+            groups[-1].append(street)
+            size += per_street[street]
+        else:
+            groups.append([street])
+            size = per_street[street]
+    shards: list[Shard] = []
+    used: set[str] = set()
+    for group in groups:
+        base = _SAFE_ID.sub("-", slugs.get(group[0], "").lower()).strip("-")
+        base = f"area-{base}" if base else f"area-{len(shards) + 1}"
+        shard_id, n = base, 2
+        while shard_id in used:
+            shard_id, n = f"{base}-{n}", n + 1
+        used.add(shard_id)
+        name = group[0] if len(group) == 1 else f"{group[0]}等 {len(group)} 个街道"
+        shards.append(Shard(shard_id, name, tuple(group), sum(per_street[s] for s in group)))
+    return Shard("", "全区", (), common), shards
+
+
+def _assemble(copy: Path, target: Path, streets: Iterable[str | None]) -> None:
+    """Move the per-street folders of the copy into one shard folder (renames only)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for street in streets:
+        folder = copy / (_street_folder(street) if street is not None else "_unmarked")
+        if not folder.is_dir():
+            continue
+        for root, _dirs, files in os.walk(folder):
+            rel = Path(root).relative_to(folder)
+            (target / rel).mkdir(parents=True, exist_ok=True)
+            for name in files:
+                os.replace(Path(root) / name, target / rel / name)
+
+
+# --------------------------------------------------------------------------- place names
+
+
+def _place_keys(name: str) -> tuple[set[str], set[str]]:
+    """Bucket keys of one place name: its Han characters (administrative suffixes left out,
+    so 社区 alone finds nothing) and the first two letters of each pinyin key."""
+    generic = set("".join(_ADMIN_SUFFIXES))
+    han = {f"h-{ord(c):x}" for c in name if _HAN.match(c) and c not in generic}
+    letters = {f"p-{key[:2]}" for key in pinyin_keys(name) if len(key) >= 2}
+    return han, letters
+
+
+def _write_places(
+    pages: Sequence[_Page], streets: list[str], bundle: Path
+) -> tuple[int, dict[str, str], int]:
+    """The place-name finder's buckets: communities and streets by Chinese name, pinyin and
+    initials, one small JSON file per first character / first two letters of a key.
+
+    Entry: [name, path, type, street index (into the manifest's streets), pinyin keys].
+    Returns (places, the bucket keys for the manifest, largest bucket in bytes): the
+    manifest lists which buckets exist (the characters, 3 bytes each, and the letter pairs),
+    so the browser never asks for one that does not.
+    """
+    index = {name: i for i, name in enumerate(streets)}
+    buckets: dict[str, list[list[object]]] = {}
+    seen: set[str] = set()
+    places = 0
+    for page in pages:
+        kind = page.value(FILTER_TYPE)
+        if not page.marked or kind not in ("社区", "街道") or not page.title:
+            continue
+        path = page.relative
+        if path.endswith("index.html"):
+            path = path[: -len("index.html")]
+        if path in seen:
+            continue
+        seen.add(path)
+        street = page.value(FILTER_STREET)
+        entry = [page.title, path, kind, index.get(street, -1) if street else -1,
+                 " ".join(pinyin_keys(page.title))]
+        han, letters = _place_keys(page.title)
+        for key in han | letters:
+            buckets.setdefault(key, []).append(entry)
+        places += 1
+    folder = bundle / PLACES_SUBDIR
+    folder.mkdir(parents=True, exist_ok=True)
+    largest = 0
+    for key, entries in buckets.items():
+        text = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+        (folder / f"{key}.json").write_text(text, encoding="utf-8")
+        largest = max(largest, len(text.encode("utf-8")))
+    han = "".join(sorted(chr(int(k[2:], 16)) for k in buckets if k.startswith("h-")))
+    letters = " ".join(sorted(k[2:] for k in buckets if k.startswith("p-")))
+    return places, {"han": han, "pinyin": letters}, largest
+
+
+def _area_name(site: Path) -> str:
+    """The district's name from the site's open data (data/districts.json), if there is one."""
+    try:
+        districts = json.loads((site / "data" / "districts.json").read_text("utf-8"))
+        names = [d.get("name") for d in districts if isinstance(d, dict) and d.get("name")]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return ""
+    return str(names[0]) if len(names) == 1 else ""
 
 
 # --------------------------------------------------------------------------- indexing
@@ -347,6 +545,70 @@ def _dir_size(path: Path) -> tuple[int, int]:
     return total, files
 
 
+def _peak_child_rss_mb() -> float:
+    """Peak resident memory of the largest child process so far (the Pagefind runs), in MB."""
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    except (ImportError, OSError):  # pragma: no cover - not on Linux
+        return 0.0
+
+
+def _run_pagefind(
+    pages_dir: Path,
+    output: Path,
+    exclude_selectors: Sequence[str],
+    force_language: str | None,
+    timeout: float | None,
+    label: str,
+) -> str:
+    """One Pagefind run over one shard's pages; returns its log, raises on failure."""
+    command = [str(pagefind_executable()), "--site", str(pages_dir), "--output-path", str(output)]
+    for selector in exclude_selectors:
+        command += ["--exclude-selectors", selector]
+    if force_language:
+        command += ["--force-language", force_language]
+    try:
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SearchIndexError(f"建立搜索索引超时（{label}，超过 {timeout:.0f} 秒）") from exc
+    except OSError as exc:
+        raise SearchIndexError(f"无法运行 Pagefind：{exc}") from exc
+    log = f"{proc.stdout}\n{proc.stderr}"
+    if proc.returncode != 0 or not (output / "pagefind-entry.json").is_file():
+        detail = _last_lines(log)
+        if proc.returncode < 0:  # killed by a signal: on Linux, SIGKILL is the OOM killer
+            raise SearchIndexError(
+                f"Pagefind 被系统终止（{label}，信号 {-proc.returncode}），多半是内存不足"
+                "（实测：一个索引约每万页 0.6 GB 内存；提示：用 --shard-pages 调小每个分区的页数，"
+                f"或换内存更大的机器）。最后的输出：\n{detail}"
+            )
+        raise SearchIndexError(
+            f"Pagefind 建立搜索索引失败（{label}，退出码 {proc.returncode}）：{detail}"
+        )
+    return log
+
+
+# The browser loads Pagefind's runtime (pagefind.js, the WebAssembly) from the common bundle
+# only; a merged area bundle needs just its entry file, metadata, index, fragments and filters.
+_RUNTIME_FILES = re.compile(r"^(pagefind[-\w]*\.(js|css)|wasm\..*\.pagefind)$")
+
+
+def _strip_runtime(bundle: Path) -> None:
+    for entry in bundle.iterdir():
+        if entry.is_file() and _RUNTIME_FILES.match(entry.name):
+            entry.unlink()
+
+
 def index_site(
     site_dir: Path | str,
     *,
@@ -354,72 +616,102 @@ def index_site(
     force_language: str | None = None,
     exclude_selectors: Sequence[str] = EXCLUDE_SELECTORS,
     timeout: float | None = 1800,
+    shard_pages: int | None = None,
 ) -> SearchIndexReport:
     """Index every HTML page of a built site into ``site_dir/<output_subdir>``.
 
     Only elements inside ``data-pagefind-body`` are indexed (the theme marks the article
-    content), minus ``exclude_selectors`` and anything under ``data-pagefind-ignore``. The new
-    bundle is written beside the site and swapped in, so a failed run leaves the old one.
+    content), minus ``exclude_selectors`` and anything under ``data-pagefind-ignore``. Pages
+    are split into shards (``plan_shards``; ``shard_pages`` pages at most, default
+    ``SHARD_PAGES`` or the environment's ``GONGZHI_SEARCH_SHARD_PAGES``), each indexed by
+    its own Pagefind run, one after another so memory stays bounded by the largest shard.
+    The new bundle is written beside the site and swapped in, so a failed run leaves the old one.
     """
     site = Path(site_dir).resolve()
     if not site.is_dir():
         raise SearchIndexError(f"网站目录不存在：{site}（提示：先运行 gongzhi build 生成网站）")
     if not any(site.glob("**/*.html")):
         raise SearchIndexError(f"网站目录中没有 HTML 页面：{site}（提示：先运行 gongzhi build）")
+    budget = shard_pages if shard_pages is not None else _default_shard_pages()
+    if budget < 1:
+        raise SearchIndexError(f"每个分区的页数上限必须是正整数，现在是 {budget}")
 
     staging = Path(tempfile.mkdtemp(prefix=".pagefind-", dir=site.parent))
     bundle_new = staging / output_subdir
     copy = staging / "pages"
     started = time.perf_counter()
     try:
-        filters = _prepare_copy(site, copy, output_subdir)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise SearchIndexError(f"无法准备待索引的页面副本：{exc}") from exc
-    command = [
-        str(pagefind_executable()),
-        "--site",
-        str(copy),
-        "--output-path",
-        str(bundle_new),
-    ]
-    for selector in exclude_selectors:
-        command += ["--exclude-selectors", selector]
-    if force_language:
-        command += ["--force-language", force_language]
-
-    try:
         try:
-            proc = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SearchIndexError(f"建立搜索索引超时（超过 {timeout:.0f} 秒）：{site}") from exc
+            pages = _copy_site(site, copy, output_subdir)
         except OSError as exc:
-            raise SearchIndexError(f"无法运行 Pagefind：{exc}") from exc
-        seconds = time.perf_counter() - started
-        log = f"{proc.stdout}\n{proc.stderr}"
-        if proc.returncode != 0 or not (bundle_new / "pagefind-entry.json").is_file():
-            detail = _last_lines(log)
-            if proc.returncode < 0:  # killed by a signal: on Linux, SIGKILL is the OOM killer
-                raise SearchIndexError(
-                    f"Pagefind 被系统终止（信号 {-proc.returncode}），多半是内存不足"
-                    "（实测：一个索引约每万页 0.6 GB 内存，33 万页超过 21 GB；提示：换内存更大的机器，"
-                    f"或把网站分成几个索引）。最后的输出：\n{detail}"
-                )
-            raise SearchIndexError(f"Pagefind 建立搜索索引失败（退出码 {proc.returncode}）：{detail}")
-        languages = _languages(bundle_new / "pagefind-entry.json")
-        warnings = _warnings(log, languages)
-        (bundle_new / FILTERS_FILE).write_text(
-            json.dumps({"pages": sum(languages.values()), "filters": filters}, ensure_ascii=False),
-            encoding="utf-8",
+            raise SearchIndexError(f"无法准备待索引的页面副本：{exc}") from exc
+        common, areas = plan_shards(pages, budget)
+        marked_any = any(p.marked for p in pages)
+        in_areas = {street for shard in areas for street in shard.streets}
+        all_streets = sorted({p.value(FILTER_STREET) or "" for p in pages if p.marked} - {""})
+
+        # The common bundle (with the runtime) at pagefind/, then one bundle per area shard.
+        common_streets: list[str | None] = [""] + [s for s in all_streets if s not in in_areas]
+        if not marked_any:
+            common_streets = [None]
+        logs: list[str] = []
+        _assemble(copy, staging / "shard-common", common_streets)
+        logs.append(
+            _run_pagefind(staging / "shard-common", bundle_new, exclude_selectors, force_language,
+                          timeout, "全区公共页面" if areas else "全站")
         )
+        shutil.rmtree(staging / "shard-common", ignore_errors=True)
+        languages = _languages(bundle_new / "pagefind-entry.json")
+        common_pages = [p for p in pages if (p.marked or not marked_any)
+                        and (p.value(FILTER_STREET) or "") not in in_areas]
+        _write_filters(bundle_new, common_pages)
+        shard_rows: list[dict[str, object]] = []
+        for shard in areas:
+            folder = staging / f"shard-{shard.id}"
+            _assemble(copy, folder, shard.streets)
+            output = staging / f"bundle-{shard.id}"
+            logs.append(
+                _run_pagefind(folder, output, exclude_selectors, force_language, timeout, shard.name)
+            )
+            shutil.rmtree(folder, ignore_errors=True)
+            for lang, count in _languages(output / "pagefind-entry.json").items():
+                languages[lang] = languages.get(lang, 0) + count
+            members = set(shard.streets)
+            _write_filters(output, [p for p in pages if p.marked and p.value(FILTER_STREET) in members])
+            _strip_runtime(output)
+            os.replace(output, bundle_new / shard.id)
+        shutil.rmtree(copy, ignore_errors=True)
+
+        slugs = _street_slugs(pages)
+        street_names = sorted(all_streets, key=lambda s: (_natural(slugs.get(s, "~")), s))
+        position = {street: i for i, street in enumerate(street_names)}
+        shard_of = {street: i for i, shard in enumerate(areas) for street in shard.streets}
+        area_name = _area_name(site)
+        for shard in areas:
+            shard_rows.append(
+                {"id": shard.id, "path": f"{shard.id}/", "name": shard.name,
+                 "parent": area_name, "pages": shard.pages,
+                 "streets": [position[s] for s in shard.streets]}
+            )
+        manifest = {
+            "version": 1,
+            "pages": sum(languages.values()),
+            "area": area_name,
+            "shard_pages": budget,
+            "common": {"id": "", "path": "", "name": common.name, "pages": common.pages},
+            "shards": shard_rows,
+            "streets": [
+                [s, f"streets/{slugs[s]}/" if s in slugs else "", shard_of.get(s, -1)]
+                for s in street_names
+            ],
+        }
+        places, buckets, largest = _write_places(pages, street_names, bundle_new)
+        manifest["places"] = {"count": places, **buckets}
+        (bundle_new / SHARDS_FILE).write_text(
+            json.dumps(manifest, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
+        )
+        seconds = time.perf_counter() - started
+        warnings = _warnings("\n".join(logs), languages)
         _swap_in(bundle_new, site / output_subdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -434,6 +726,30 @@ def index_site(
         bundle_bytes=size,
         bundle_files=files,
         warnings=warnings,
+        shards=[common, *areas],
+        places=places,
+        place_buckets=len(buckets["han"]) + len(buckets["pinyin"].split()),
+        place_bucket_max_bytes=largest,
+        peak_memory_mb=_peak_child_rss_mb(),
+    )
+
+
+def _default_shard_pages() -> int:
+    raw = os.environ.get("GONGZHI_SEARCH_SHARD_PAGES", "").strip()
+    if not raw:
+        return SHARD_PAGES
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SearchIndexError(
+            f"环境变量 GONGZHI_SEARCH_SHARD_PAGES 应为正整数，现在是“{raw}”"
+        ) from exc
+
+
+def _write_filters(bundle: Path, pages: Sequence[_Page]) -> None:
+    (bundle / FILTERS_FILE).write_text(
+        json.dumps({"pages": len(pages), "filters": _filter_counts(pages)}, ensure_ascii=False),
+        encoding="utf-8",
     )
 
 

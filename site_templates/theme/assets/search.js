@@ -1,10 +1,17 @@
 /* Gongzhi search: Pagefind behind Material's header search box (partials/search.html).
  *
- * - Nothing is downloaded until a resident opens or focuses the search: then pagefind.js, its
- *   small metadata file and only the index chunks and result fragments a query needs, all from
- *   this site (no other origin).
- * - Results show the title, the page type, the street (村社 and what belongs to them) and an
- *   excerpt with the matched words marked; filters narrow by page type and by street.
+ * - Nothing is downloaded until a resident opens or focuses the search: then the shard
+ *   manifest, pagefind.js (run on the page's own thread: no worker script), the WebAssembly,
+ *   the small metadata files of the shards in scope and only the index chunks and result
+ *   fragments a query needs, all from this site (no other origin).
+ * - Scope: the index is split into shards (generator/search.py): one for site-wide pages and
+ *   one per street or group of streets. A query searches the street of the page the resident
+ *   is on (with the site-wide pages); the "范围" selector changes it and is remembered
+ *   (localStorage) for pages that belong to no street. Each result says which street it is in.
+ * - Place names: communities and streets anywhere on the site are found by Chinese name, full
+ *   pinyin or initials from small bucketed lists, shown above the page results ("地名").
+ * - Results show the title, the page type, the street and an excerpt with the matched words
+ *   marked; filters narrow by page type and by street.
  * - Keyboard: "/" or "s" (or "f") opens the search, Esc closes it, ↑/↓ move through results.
  * - Works with and without Material's instant navigation (re-synchronised on document$).
  */
@@ -15,11 +22,19 @@
 
   var TYPE_ORDER = ["街道", "社区", "议事", "项目", "政策", "报告", "组织", "评选", "参与", "数据", "标签", "说明", "首页"];
   var TYPE_KEY = "类型";
+  var FILTERS_FILE = "gongzhi-filters.json";
   var STREET_KEY = "街道";
   var PAGE_SIZE = 10;
   var DEBOUNCE_MS = 160;
-  var FULL_FILTERS_MAX = 20000;
-  var RERANK = 20; // results re-ordered by title match (their fragments are loaded anyway)
+  var RERANK = PAGE_SIZE; // results re-ordered by title match (their fragments are shown anyway)
+  var ALL_SHARDS_MAX = 12; // "全部街道" is offered up to this many shards (each adds its metadata)
+  var PLACES_MAX = 6;
+  var SCOPE_STORE = "gongzhi.search.scope";
+  var SCOPE_ALL = "*";
+  var SCOPE_COMMON = "";
+  /* Characters of administrative suffixes: not bucket keys of the place-name finder (keep in
+     step with _ADMIN_SUFFIXES in generator/search.py). */
+  var GENERIC = "村民委员会居民委员会股份经济合作社经济合作社居委会村委会居民区街道办街道社区小区新村村镇乡";
 
   /* The index holds every CJK character as a word of its own (generator/search.py,
      spaced_cjk; keep these ranges in step), so the query is spaced the same way here and a
@@ -49,10 +64,19 @@
   }
 
   var siteRoot = null; // absolute URL of the site root, fixed at first load
-  var pagefind = null;
-  var loading = null;
+  var bundleRoot = null; // absolute URL of pagefind/
+  var module = null; // pagefind.js, once imported
+  var moduleLoading = null;
+  var manifest = null; // gongzhi-shards.json (null: a single index without the manifest)
+  var manifestLoading = null;
+  var instances = {}; // scope key → promise of a Pagefind instance with its shards merged
+  var filterLists = {}; // shard path → promise of its gongzhi-filters.json
+  var placeBuckets = {}; // bucket key → promise of its entries
   var els = null;
-  var state = { query: "", type: "", street: "", search: null, shown: 0, seq: 0, timer: 0, filters: null };
+  var state = {
+    query: "", type: "", street: "", search: null, shown: 0, seq: 0, timer: 0, filters: null,
+    scope: null, placesSeq: 0,
+  };
 
   function $(selector, root) {
     return (root || document).querySelector(selector);
@@ -100,40 +124,219 @@
     t.dispatchEvent(new Event("change"));
   }
 
-  function load() {
-    if (pagefind) return Promise.resolve(pagefind);
-    if (loading) return loading;
-    var url = new URL("pagefind/pagefind.js", siteRoot).href;
-    /* The filter values come from a small list the search stage writes; Pagefind's own filter
-       index (needed for per-query counts) grows with the page count, so it is loaded only
-       for sites up to FULL_FILTERS_MAX pages. */
-    var list = fetch(new URL("pagefind/gongzhi-filters.json", siteRoot).href)
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .catch(function () { return null; });
-    loading = Promise.all([import(url), list])
-      .then(function (loaded) {
-        var module = loaded[0];
-        var listed = loaded[1];
-        return Promise.resolve(module.options({ baseUrl: siteRoot.pathname, excerptLength: 36 }))
-          .then(function () { return module.init(); })
-          .then(function () {
-            if (listed && listed.pages > FULL_FILTERS_MAX) return listed.filters;
-            return module.filters();
-          })
-          .then(function (filters) {
-            pagefind = module;
-            state.filters = filters || {};
-            buildFilters(state.filters);
-            return module;
+  function fetchJson(url) {
+    return fetch(url).then(function (r) { return r.ok ? r.json() : null; }).catch(function () { return null; });
+  }
+
+  function loadManifest() {
+    if (manifestLoading) return manifestLoading;
+    manifestLoading = fetchJson(new URL("gongzhi-shards.json", bundleRoot).href).then(function (m) {
+      manifest = m && m.version === 1 ? m : null;
+      return manifest;
+    });
+    return manifestLoading;
+  }
+
+  function loadModule() {
+    if (moduleLoading) return moduleLoading;
+    moduleLoading = import(new URL("pagefind.js", bundleRoot).href).then(function (m) {
+      module = m;
+      return m;
+    }).catch(function (error) {
+      moduleLoading = null;
+      throw error;
+    });
+    return moduleLoading;
+  }
+
+  function shards() {
+    return (manifest && manifest.shards) || [];
+  }
+
+  function streets() {
+    return (manifest && manifest.streets) || [];
+  }
+
+  function streetIndex(name) {
+    var list = streets();
+    for (var i = 0; i < list.length; i++) if (list[i][0] === name) return i;
+    return -1;
+  }
+
+  /* The street of the page being read (its hidden search markers, partials/_search_meta.md). */
+  function pageStreet() {
+    var marker = document.querySelector(".gz-search-meta [data-pagefind-filter^='" + STREET_KEY + ":']");
+    if (!marker) return "";
+    return marker.getAttribute("data-pagefind-filter").slice(STREET_KEY.length + 1).trim();
+  }
+
+  function remembered() {
+    try { return window.localStorage.getItem(SCOPE_STORE); } catch (e) { return null; }
+  }
+
+  function remember(scope) {
+    try { window.localStorage.setItem(SCOPE_STORE, scope); } catch (e) { /* private mode */ }
+  }
+
+  function validScope(scope) {
+    if (scope === null || scope === undefined) return false;
+    if (scope === SCOPE_COMMON) return true;
+    if (scope === SCOPE_ALL) return shards().length <= ALL_SHARDS_MAX;
+    var i = streetIndex(scope);
+    return i >= 0 && streets()[i][2] >= 0;
+  }
+
+  /* The scope when the resident has not chosen one on this page: the page's street, else the
+     one remembered from an earlier choice, else every street if that is cheap, else the
+     site-wide pages only (the place-name finder still reaches every community). */
+  function defaultScope() {
+    if (!shards().length) return SCOPE_ALL;
+    var own = pageStreet();
+    if (validScope(own) && own) return own;
+    var saved = remembered();
+    if (validScope(saved)) return saved;
+    return shards().length <= ALL_SHARDS_MAX ? SCOPE_ALL : SCOPE_COMMON;
+  }
+
+  function shardsOf(scope) {
+    if (!shards().length || scope === SCOPE_COMMON) return [];
+    if (scope === SCOPE_ALL) return shards().map(function (s, i) { return i; });
+    var i = streetIndex(scope);
+    return i >= 0 && streets()[i][2] >= 0 ? [streets()[i][2]] : [];
+  }
+
+  function scopeLabel(scope) {
+    if (!shards().length) return "";
+    if (scope === SCOPE_ALL) return "全部街道";
+    if (scope === SCOPE_COMMON) return "全区公共页面";
+    var shard = shards()[shardsOf(scope)[0]];
+    return shard && shard.streets.length > 1 ? shard.name : scope;
+  }
+
+  function filtersOf(path) {
+    if (!filterLists[path]) filterLists[path] = fetchJson(new URL(path + FILTERS_FILE, bundleRoot).href);
+    return filterLists[path];
+  }
+
+  /* One Pagefind instance per scope: the site-wide bundle at pagefind/ (which carries the
+     runtime) with the scope's street shards merged in. Instances are kept, so switching back
+     costs nothing. */
+  function instanceFor(scope) {
+    var picked = shardsOf(scope);
+    var key = picked.join(",");
+    if (instances[key]) return instances[key];
+    var options = { baseUrl: siteRoot.pathname, excerptLength: 36 };
+    var paths = [""].concat(picked.map(function (i) { return shards()[i].path; }));
+    instances[key] = loadModule().then(function (m) {
+      var pf = m.createInstance({ basePath: bundleRoot.pathname, noWorker: true });
+      return Promise.resolve(pf.options(options))
+        .then(function () { return pf.init(); })
+        .then(function () {
+          return Promise.all(picked.map(function (i) {
+            return pf.mergeIndex(new URL(shards()[i].path, bundleRoot).pathname, options);
+          }));
+        })
+        .then(function () { return Promise.all(paths.map(filtersOf)); })
+        .then(function (lists) {
+          var merged = {};
+          lists.forEach(function (list) {
+            var filters = (list && list.filters) || {};
+            Object.keys(filters).forEach(function (k) {
+              merged[k] = merged[k] || {};
+              Object.keys(filters[k]).forEach(function (v) { merged[k][v] = (merged[k][v] || 0) + filters[k][v]; });
+            });
           });
-      })
-      .catch(function (error) {
-        loading = null;
-        setStatus("搜索暂时不可用：索引没有加载成功，请稍后重试，或按街道浏览。");
-        showEmpty("");
-        throw error;
+          return { pf: pf, filters: merged };
+        });
+    }).catch(function (error) {
+      delete instances[key];
+      throw error;
+    });
+    return instances[key];
+  }
+
+  /* The Pagefind instance for the current scope; the filter bar follows the scope. */
+  function load() {
+    return loadManifest().then(function () {
+      if (state.scope === null || !validScope(state.scope)) state.scope = defaultScope();
+      syncScopeControl();
+      var scope = state.scope;
+      return instanceFor(scope).then(function (loaded) {
+        if (state.filters !== loaded.filters) {
+          state.filters = loaded.filters;
+          if (state.street && !(loaded.filters[STREET_KEY] || {})[state.street]) state.street = "";
+          buildFilters(state.filters);
+        }
+        return loaded.pf;
       });
-    return loading;
+    }).catch(function (error) {
+      setStatus("搜索暂时不可用：索引没有加载成功，请稍后重试，或按街道浏览。");
+      showEmpty("");
+      throw error;
+    });
+  }
+
+  /* ----------------------------------------------------------------- scope selector */
+
+  function buildScopeControl() {
+    var list = shards();
+    if (!list.length || els.scope) return;
+    var label = document.createElement("label");
+    label.className = "gz-search__scope";
+    var caption = document.createElement("span");
+    caption.textContent = "范围";
+    var select = document.createElement("select");
+    select.name = "scope";
+    select.setAttribute("aria-label", "搜索范围");
+    label.appendChild(caption);
+    label.appendChild(select);
+    els.filters.insertBefore(label, els.filters.firstChild);
+    els.scope = select;
+    els.scopeLabel = label;
+    select.addEventListener("change", function () {
+      state.scope = select.value;
+      remember(state.scope);
+      run(true);
+    });
+  }
+
+  function syncScopeControl() {
+    buildScopeControl();
+    if (!els.scope) return;
+    var select = els.scope;
+    var own = pageStreet();
+    var chosen = remembered();
+    var signature = own + "\n" + chosen;
+    if (select.dataset.signature === signature) {
+      select.value = state.scope;
+      return;
+    }
+    select.dataset.signature = signature;
+    select.textContent = "";
+    function option(parent, value, text) {
+      var o = document.createElement("option");
+      o.value = value;
+      o.textContent = text;
+      parent.appendChild(o);
+      return o;
+    }
+    if (shards().length <= ALL_SHARDS_MAX) option(select, SCOPE_ALL, "全部街道");
+    option(select, SCOPE_COMMON, "全区公共页面（政策、报告等）");
+    shards().forEach(function (shard) {
+      var parent = select;
+      if (shard.streets.length > 1) {
+        parent = document.createElement("optgroup");
+        parent.label = shard.name;
+        select.appendChild(parent);
+      }
+      shard.streets.forEach(function (i) {
+        var name = streets()[i][0];
+        var text = name + (name === own ? "（本页所在）" : name === chosen ? "（上次选择）" : "");
+        option(parent, name, text);
+      });
+    });
+    select.value = state.scope;
+    els.filters.hidden = false;
   }
 
   function setStatus(text) {
@@ -151,21 +354,22 @@
 
   function buildFilters(filters) {
     var types = sortedKeys(filters[TYPE_KEY], TYPE_ORDER);
-    var streets = sortedKeys(filters[STREET_KEY]);
+    var names = sortedKeys(filters[STREET_KEY]);
     els.types.textContent = "";
     if (types.length) {
       els.types.appendChild(chip("", "全部"));
       types.forEach(function (type) { els.types.appendChild(chip(type, type)); });
     }
     while (els.street.options.length > 1) els.street.remove(1);
-    streets.forEach(function (street) {
+    names.forEach(function (street) {
       var option = document.createElement("option");
       option.value = street;
       option.textContent = street;
       els.street.appendChild(option);
     });
-    els.streetLabel.hidden = streets.length === 0;
-    els.filters.hidden = types.length === 0 && streets.length === 0;
+    /* Within one street's scope the street filter has nothing to choose. */
+    els.streetLabel.hidden = names.length < 2;
+    els.filters.hidden = types.length === 0 && names.length < 2 && !els.scope;
     syncFilterControls();
   }
 
@@ -226,10 +430,12 @@
       els.more.hidden = true;
       els.empty.hidden = true;
       updateCounts(null);
+      showPlaces([]);
       setStatus("键入以开始搜索：村社名称、拼音或首字母、议题、政策文号……");
       return Promise.resolve();
     }
-    if (!pagefind) setStatus("正在加载搜索索引……");
+    if (!module) setStatus("正在加载搜索索引……");
+    findPlaces(query);
     return load().then(function (pf) {
       if (seq !== state.seq) return null;
       return find(pf, query, filters).then(function (search) {
@@ -239,7 +445,7 @@
         els.list.textContent = "";
         updateCounts(search);
         if (!search.results.length) {
-          setStatus(query ? "没有找到与“" + query + "”相关的内容。" : "没有符合筛选条件的页面。");
+          setStatus((query ? "没有找到与“" + query + "”相关的内容" : "没有符合筛选条件的页面") + scopeNote() + "。");
           showEmpty(query);
           els.more.hidden = true;
           return null;
@@ -250,7 +456,7 @@
           if (seq !== state.seq) return;
           setStatus(
             (query ? "找到 " + search.results.length + " 个与“" + query + "”相关的结果" : "共 " + search.results.length + " 个页面") +
-            (hasFilter ? "（已筛选）" : "")
+            (hasFilter ? "（已筛选）" : "") + scopeNote()
           );
         });
       });
@@ -301,14 +507,35 @@
     });
   }
 
+  function scopeNote() {
+    var label = scopeLabel(state.scope);
+    return label ? "（范围：" + label + "）" : "";
+  }
+
+  /* No result: say so, offer a wider scope (every street when that is offered, else the
+     selector) and browsing by street. */
   function showEmpty(query) {
     var browse = els.root.getAttribute("data-gz-browse") || new URL("streets/", siteRoot).href;
     var filtered = state.type || state.street;
+    var narrow = shards().length > 0 && state.scope !== SCOPE_ALL;
+    var canWiden = narrow && shards().length <= ALL_SHARDS_MAX;
     els.empty.innerHTML =
       "<p>" + (query ? "换个说法试试：用更短的词，或用拼音、拼音首字母（如 linping、lp）。" : "") +
+      (narrow ? "现在只搜索了“" + escapeHtml(scopeLabel(state.scope)) + "”" +
+        (canWiden ? "，可以扩大到全部街道。" : "，可以在上方“范围”中换一个街道；村社名称在任何范围都能找到。") : "") +
       "也可以<a href=\"" + escapeHtml(browse) + "\">按街道浏览</a>各街道和村社的页面。</p>" +
+      (canWiden ? "<p><button type=\"button\" class=\"gz-search__widen md-button\">在全部街道中搜索</button></p>" : "") +
       (filtered ? "<p><button type=\"button\" class=\"gz-search__clear md-button\">清除筛选，搜索全部页面</button></p>" : "");
     els.empty.hidden = false;
+    var widen = $(".gz-search__widen", els.empty);
+    if (widen) {
+      widen.addEventListener("click", function () {
+        state.scope = SCOPE_ALL;
+        remember(SCOPE_ALL);
+        run(true);
+        els.input.focus();
+      });
+    }
     var clear = $(".gz-search__clear", els.empty);
     if (clear) {
       clear.addEventListener("click", function () {
@@ -319,6 +546,100 @@
         els.input.focus();
       });
     }
+  }
+
+  /* ----------------------------------------------------------------- place names */
+
+  function placeKey(query) {
+    var chars = query.replace(/\s+/g, "");
+    for (var i = 0; i < chars.length; i++) {
+      var c = chars.charAt(i);
+      if (/[\u3400-\u9fff]/.test(c)) {
+        if (GENERIC.indexOf(c) < 0) return "h-" + c.charCodeAt(0).toString(16);
+      }
+    }
+    if (/[\u3400-\u9fff]/.test(chars)) return null;
+    var letters = chars.toLowerCase().replace(/[^0-9a-z]/g, "");
+    return letters.length >= 2 ? "p-" + letters.slice(0, 2) : null;
+  }
+
+  function placeBucket(key) {
+    if (!placeBuckets[key]) {
+      placeBuckets[key] = fetchJson(new URL("gongzhi-places/" + key + ".json", bundleRoot).href)
+        .then(function (entries) { return entries || []; });
+    }
+    return placeBuckets[key];
+  }
+
+  /* Communities and streets whose name contains the query, or one of whose pinyin keys
+     (full pinyin, initials, with and without the administrative suffix) starts with it. */
+  function findPlaces(query) {
+    var seq = ++state.placesSeq;
+    var key = placeKey(query);
+    var type = state.type;
+    if (!key || (type && type !== "社区" && type !== "街道")) {
+      showPlaces([]);
+      return Promise.resolve();
+    }
+    return loadManifest().then(function () {
+      var listed = manifest && manifest.places;
+      if (!listed) return [];
+      var exists = key.charAt(0) === "h"
+        ? (listed.han || "").indexOf(String.fromCharCode(parseInt(key.slice(2), 16))) >= 0
+        : (" " + (listed.pinyin || "") + " ").indexOf(" " + key.slice(2) + " ") >= 0;
+      return exists ? placeBucket(key) : [];
+    }).then(function (entries) {
+      if (seq !== state.placesSeq) return;
+      var han = key && key.charAt(0) === "h";
+      var wanted = han ? plain(query) : query.toLowerCase().replace(/[^0-9a-z]/g, "");
+      var scored = [];
+      entries.forEach(function (e) {
+        var name = e[0];
+        var rank = -1;
+        if (han) {
+          var at = name.indexOf(wanted);
+          if (at >= 0) rank = name === wanted ? 0 : at === 0 ? 1 : 2;
+        } else {
+          var keys = String(e[4] || "").split(" ");
+          for (var i = 0; i < keys.length; i++) {
+            if (keys[i] === wanted) { rank = 0; break; }
+            if (keys[i].indexOf(wanted) === 0) rank = rank < 0 ? 1 : Math.min(rank, 1);
+          }
+        }
+        if (rank < 0) return;
+        if (state.street && streets()[e[3]] && streets()[e[3]][0] !== state.street && e[2] !== "街道") return;
+        scored.push({ e: e, rank: rank });
+      });
+      scored.sort(function (a, b) {
+        return a.rank - b.rank || (a.e[2] === "街道" ? 0 : 1) - (b.e[2] === "街道" ? 0 : 1) ||
+          a.e[0].length - b.e[0].length || a.e[0].localeCompare(b.e[0], "zh-Hans-CN");
+      });
+      showPlaces(scored.slice(0, PLACES_MAX).map(function (x) { return x.e; }));
+    });
+  }
+
+  function showPlaces(entries) {
+    if (!els.places) return;
+    els.placeList.textContent = "";
+    entries.forEach(function (e) {
+      var street = e[3] >= 0 && streets()[e[3]] ? streets()[e[3]][0] : "";
+      var item = document.createElement("li");
+      item.className = "gz-search__place";
+      var link = document.createElement("a");
+      link.className = "md-search-result__link gz-search__place-link";
+      link.href = new URL(e[1], siteRoot).href;
+      var name = document.createElement("span");
+      name.className = "gz-search__place-name";
+      name.textContent = e[0];
+      var context = document.createElement("span");
+      context.className = "gz-search__place-context";
+      context.textContent = e[2] + (street && street !== e[0] ? " · " + street : "");
+      link.appendChild(name);
+      link.appendChild(context);
+      item.appendChild(link);
+      els.placeList.appendChild(item);
+    });
+    els.places.hidden = entries.length === 0;
   }
 
   function showMore(seq) {
@@ -345,6 +666,8 @@
     var context = "";
     if (type) context += "<span class=\"gz-search-result__type\">" + escapeHtml(type) + "</span>";
     if (street && street !== meta.title) context += "<span class=\"gz-search-result__street\">" + escapeHtml(street) + "</span>";
+    /* Which area a hit is in: its street, or the whole district for site-wide pages. */
+    else if (!street && shards().length) context += "<span class=\"gz-search-result__area\">" + escapeHtml((manifest && manifest.area) || "全区") + "</span>";
     item.innerHTML =
       "<a class=\"md-search-result__link\" href=\"" + escapeHtml(data.url) + "\">" +
       "<article class=\"md-search-result__article md-search-result__article--document md-typeset\">" +
@@ -357,7 +680,9 @@
   }
 
   function links() {
-    return Array.prototype.slice.call(els.list.querySelectorAll("a.md-search-result__link"));
+    var places = els.places && !els.places.hidden ? els.placeList.querySelectorAll("a") : [];
+    return Array.prototype.slice.call(places).concat(
+      Array.prototype.slice.call(els.list.querySelectorAll("a.md-search-result__link")));
   }
 
   function isEditable(target) {
@@ -405,6 +730,7 @@
     var root = $("[data-gz-search]");
     if (!root) return;
     siteRoot = computeRoot();
+    bundleRoot = new URL("pagefind/", siteRoot);
     els = {
       root: root,
       form: $("form", root),
@@ -418,6 +744,18 @@
       street: $(".gz-search__street select", root),
       streetLabel: $(".gz-search__street", root),
     };
+    /* The place-name list sits above the page results ("地名"). */
+    var result = $(".md-search-result", root);
+    els.places = document.createElement("section");
+    els.places.className = "gz-search__places";
+    els.places.setAttribute("aria-label", "地名");
+    els.places.hidden = true;
+    els.places.innerHTML = "<h2 class=\"gz-search__places-title\">地名</h2><ul class=\"gz-search__place-list\"></ul>";
+    els.placeList = $("ul", els.places);
+    result.insertBefore(els.places, els.empty);
+    els.places.addEventListener("click", function (event) {
+      if (event.target.closest && event.target.closest("a")) setTimeout(close, 0);
+    });
     els.input.addEventListener("input", schedule);
     els.input.addEventListener("focus", function () {
       setOpen(true);
@@ -454,7 +792,12 @@
     /* Material's instant navigation swaps the page but keeps the header (and this search);
        close the search after each navigation so the new page is visible. */
     if (window.document$ && typeof window.document$.subscribe === "function") {
-      window.document$.subscribe(function () { if (isOpen()) close(); });
+      window.document$.subscribe(function () {
+        if (isOpen()) close();
+        /* A new page: the default scope is worked out again (its street, else the one
+           remembered). */
+        state.scope = null;
+      });
     }
   }
 

@@ -17,12 +17,14 @@ import bisect
 import csv
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.cache import ResultCache
 from generator.contract import FieldRule, TableRule
 from generator.issues import Issue, IssueKind, Severity, register
 from generator.load import BOM, EMPTY_FILE, NOT_UTF8, UNREADABLE, did_you_mean, not_utf8_issue, rel
@@ -509,6 +511,7 @@ def check_case_files(
     cap: int = DEFAULT_CAP,
     memory_limit: str | None = None,
     threads: int | None = None,
+    cache: ResultCache | None = None,
 ) -> list[Issue]:
     """Check case files against the ``cases`` schema; at most ``cap`` issues per code and file.
 
@@ -519,6 +522,27 @@ def check_case_files(
     import pyarrow as pa
 
     issues: list[Issue] = []
+    # Each file's issues are kept in the result cache under a key made of the file's bytes and
+    # name, the reference ids, the schema rule and this module's source: an unchanged file with
+    # unchanged references is not read again (see generator/cache.py).
+    keys: dict[Path, str] = {}
+    if cache is not None and cache.enabled:
+        from generator import cache as result_cache
+
+        refs = result_cache.make_key(
+            sorted(communities) if communities is not None else None,
+            sorted(grids.items(), key=lambda kv: kv[0]) if grids is not None else None,
+        )
+        common = (result_cache.source_digest(sys.modules[__name__]), duckdb.__version__, repr(rule), cap, refs)
+        for path, digest in zip(files, result_cache.file_digests(files, cache.folder.parent), strict=True):
+            keys[path] = result_cache.make_key(*common, rel(path, root), digest)
+        cached = {path: cache.get(key) for path, key in keys.items()}
+        files = [path for path in files if cached[path] is None]
+        for found in cached.values():
+            if found is not None:
+                issues.extend(found)
+        if not files:
+            return sort_issues(issues)
     with tempfile.TemporaryDirectory(prefix="gongzhi-cases-") as spill:
         con = duckdb.connect(
             config={
@@ -548,21 +572,19 @@ def check_case_files(
             for path in files:
                 file = rel(path, root)
                 try:
-                    issues.extend(
-                        _check_file(
-                            con, path, file, rule, cap, communities is not None, grids_known
-                        )
-                    )
+                    found = _check_file(con, path, file, rule, cap, communities is not None, grids_known)
                 except (
                     duckdb.IOException,
                     duckdb.InvalidInputException,
                     duckdb.ConversionException,
                 ) as exc:
-                    issues.append(_duckdb_failure(path, file, exc))
+                    found = [_duckdb_failure(path, file, exc)]
                 except OSError as exc:
-                    issues.append(
-                        Issue.of(UNREADABLE, file, None, "", f"无法读取：{exc.strerror or exc}。")
-                    )
+                    found = [Issue.of(UNREADABLE, file, None, "", f"无法读取：{exc.strerror or exc}。")]
+                    keys.pop(path, None)  # a passing read error is not a result to keep
+                issues.extend(found)
+                if path in keys:
+                    cache.put(keys[path], found)
         finally:
             con.close()
     return sort_issues(issues)

@@ -7,6 +7,7 @@ checks (DuckDB SQL) apply. No constraint is written down twice.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,31 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _check_with_frictionless(path: Path, descriptor: dict[str, Any], data_dir: Path) -> None:
+    """Frictionless's own check of the package descriptor; a passed check is remembered on disk
+    (keyed by the file's bytes and the Frictionless version), as importing Frictionless alone
+    takes most of a second."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from generator.cache import ResultCache, cache_root, make_key
+
+    try:
+        frictionless_version = version("frictionless")
+    except PackageNotFoundError:
+        frictionless_version = ""
+    passed = ResultCache(cache_root(data_dir), "contract")
+    key = make_key("frictionless-descriptor", frictionless_version, hashlib.sha256(path.read_bytes()).hexdigest())
+    if passed.get(key) is True:
+        return
+    import frictionless  # imported lazily: it takes a while to load
+
+    report = frictionless.Package.validate_descriptor(descriptor)
+    if not report.valid:
+        details = "；".join(error.message for error in report.errors[:5])
+        raise ContractError(f"数据契约 {path} 不符合 Frictionless 数据包规范：{details}")
+    passed.put(key, True)
+
+
 def load_contract(data_dir: Path, *, check_with_frictionless: bool = True) -> Contract:
     """Read and check ``data_dir/datapackage.yaml``; raise ``ContractError`` when it cannot be used."""
     path = data_dir / PACKAGE_FILE
@@ -147,12 +173,7 @@ def load_contract(data_dir: Path, *, check_with_frictionless: bool = True) -> Co
         raise ContractError(f"数据契约 {path} 不是数据包（缺少 resources 列表）。")
     stamp = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
     if check_with_frictionless and stamp not in _CHECKED:
-        import frictionless  # imported lazily: it takes a while to load
-
-        report = frictionless.Package.validate_descriptor(descriptor)
-        if not report.valid:
-            details = "；".join(error.message for error in report.errors[:5])
-            raise ContractError(f"数据契约 {path} 不符合 Frictionless 数据包规范：{details}")
+        _check_with_frictionless(path, descriptor, data_dir)
         _CHECKED.add(stamp)
     tables: dict[str, TableRule] = {}
     for resource in descriptor["resources"]:

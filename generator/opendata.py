@@ -104,12 +104,12 @@ def cases_csv_file(case_files: Sequence[Path], field_names: Sequence[str], cache
     """The published case CSV as a file in ``cache_dir``: (path, rows, bytes).
 
     Case files are large (millions of rows) and change once a quarter, so the export is a
-    file the render stage copies, never bytes held in memory, and it is reused while every
-    case file keeps its path, size and modification time.
+    file the render stage links or copies, never bytes held in memory, and it is reused while
+    the case files keep their bytes (see ``generator.cache.file_digests``).
     """
-    key_source = json.dumps(
-        [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in case_files] + [list(field_names)]
-    )
+    from generator.cache import file_digests
+
+    key_source = json.dumps([file_digests(case_files, cache_dir.parent), list(field_names)])
     key = hashlib.sha256(key_source.encode("utf-8")).hexdigest()[:24]
     data_path, count_path = cache_dir / f"cases-{key}.csv", cache_dir / f"cases-{key}.count"
     if data_path.is_file() and count_path.is_file():
@@ -209,7 +209,8 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             data, count = table_csv(field_names, rows), len(rows)
             size = len(data)
             json_path, json_data = f"{OUT_DIR}/{name}.json", table_json(field_names, rows)
-        yield Asset(csv_path, data)
+        # the case table is a file in a content-addressed cache, never rewritten in place
+        yield Asset(csv_path, data, linkable=name == CASES_RESOURCE)
         if json_path and json_data is not None:
             yield Asset(json_path, json_data)
         published.append(

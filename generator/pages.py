@@ -28,6 +28,9 @@ class Page:
 class Asset:
     path: str  # relative to the docs folder, e.g. "data/communities.csv", "qr/feedback.svg"
     content: bytes | Path  # the bytes, or a file to copy (large data files are not held in memory)
+    # True when ``content`` is a file that is never rewritten in place (a content-addressed
+    # cache file): it is then hard-linked into the docs folder instead of copied.
+    linkable: bool = False
 
 
 @dataclass

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import filecmp
+import gc
 import importlib
 import json
+import multiprocessing
+import os
 import posixpath
 import re
 import shutil
@@ -361,14 +364,49 @@ def _iter_content(content_dir: Path) -> Iterator[tuple[str, bytes]]:
             yield path.relative_to(content_dir).as_posix(), path.read_bytes()
 
 
-def write_docs(files: dict[str, bytes | Path], docs_dir: Path, content_dir: Path | None = None) -> RenderResult:
+def put_file(docs_dir: Path, rel: str, data: bytes | Path, link: bool = False) -> bool:
+    """Write one file unless it already holds these bytes; True when it was written.
+
+    ``link``: ``data`` is a file never rewritten in place, which may be hard-linked."""
+    target = docs_dir / rel
+    if _same(target, data):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    if isinstance(data, Path):
+        # A linkable file (the open-data case table: hundreds of MB at district size, kept in
+        # a content-addressed cache) is hard-linked where the file system allows: no copy, and
+        # the next build sees the same inode without comparing bytes. Nothing writes into docs
+        # files in place (every write goes through a rename), so the link cannot change it.
+        try:
+            if not link:
+                raise OSError
+            os.link(data, tmp)
+        except OSError:
+            shutil.copyfile(data, tmp)
+    else:
+        tmp.write_bytes(data)
+    tmp.replace(target)
+    return True
+
+
+def write_docs(
+    files: dict[str, bytes | Path | None],
+    docs_dir: Path,
+    content_dir: Path | None = None,
+    links: Iterable[str] = (),
+) -> RenderResult:
     """Write generated files and a copy of ``content/`` into ``docs_dir``.
 
     A file is rewritten only when its bytes changed (so MkDocs' and editors' watchers see real
     changes only); files written by an earlier run and not produced now are deleted. A
-    generated page may not shadow a hand-written one in ``content/``.
+    generated page may not shadow a hand-written one in ``content/``. A path mapped to
+    ``None`` was already written by a render worker: it is kept, not written again. Files
+    named in ``links`` may be hard-linked (see ``Asset.linkable``).
     """
-    all_files: dict[str, bytes | Path] = dict(files)
+    links = set(links)
+    all_files: dict[str, bytes | Path | None] = dict(files)
     if content_dir is not None:
         for rel, data in _iter_content(content_dir):
             if rel in all_files:
@@ -379,18 +417,12 @@ def write_docs(files: dict[str, bytes | Path], docs_dir: Path, content_dir: Path
     previous = set(manifest_path.read_text("utf-8").splitlines()) if manifest_path.exists() else set()
     result = RenderResult()
     for rel, data in sorted(all_files.items()):
-        target = docs_dir / rel
-        if _same(target, data):
-            result.unchanged += 1
+        if data is None:  # written by a render worker (see render_parallel)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        if isinstance(data, Path):
-            shutil.copyfile(data, tmp)
+        if put_file(docs_dir, rel, data, rel in links):
+            result.written.append(rel)
         else:
-            tmp.write_bytes(data)
-        tmp.replace(target)
-        result.written.append(rel)
+            result.unchanged += 1
     for rel in sorted(previous - set(all_files)):
         stale = docs_dir / rel
         if stale.is_file():
@@ -408,6 +440,8 @@ def _same(target: Path, data: bytes | Path) -> bool:
     if not target.is_file():
         return False
     if isinstance(data, Path):
+        if os.path.samefile(target, data):
+            return True
         return target.stat().st_size == data.stat().st_size and filecmp.cmp(target, data, shallow=False)
     return target.stat().st_size == len(data) and target.read_bytes() == data
 
@@ -420,23 +454,163 @@ def _remove_empty_dirs(root: Path) -> None:
             pass
 
 
+# Rendering is pure Python and holds one core; with more cores the pages are shared out among
+# forked workers that render and write their share (the parent renders one share itself).
+# Below this many pages the fork costs more than it saves.
+PARALLEL_MIN_PAGES = 600
+WORKERS_ENV = "GONGZHI_RENDER_WORKERS"
+
+
+def render_workers(page_count: int, workers: int | None = None) -> int:
+    """How many processes render: ``workers``, else $GONGZHI_RENDER_WORKERS, else the cores
+    (at most 4), and 1 for small sites or where ``fork`` is not available."""
+    if workers is None:
+        setting = os.environ.get(WORKERS_ENV, "").strip()
+        if setting.isdigit() and int(setting) > 0:
+            workers = int(setting)
+        elif page_count < PARALLEL_MIN_PAGES:
+            workers = 1
+        else:
+            workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(workers, page_count))
+
+
+def _render_share(
+    env: jinja2.Environment, ctx: RenderContext, pages: list[Page], docs_dir: Path
+) -> tuple[list[str], int, dict[str, float]]:
+    """Render and write a share of the pages: (paths written, unchanged count, timings)."""
+    timings: dict[str, float] = {}
+    files = render_all(env, ctx, pages, timings)
+    start = time.perf_counter()
+    written: list[str] = []
+    for rel, data in files.items():
+        if put_file(docs_dir, rel, data):
+            written.append(rel)
+    timings["write"] = time.perf_counter() - start
+    return written, len(files) - len(written), timings
+
+
+def _worker(env: jinja2.Environment, ctx: RenderContext, pages: list[Page], docs_dir: Path, conn: Any) -> None:
+    try:
+        conn.send(("ok", _render_share(env, ctx, pages, docs_dir)))
+    except RenderError as exc:
+        conn.send(("error", str(exc)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        conn.send(("error", f"生成页面的工作进程出错：{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def render_parallel(
+    env: jinja2.Environment,
+    ctx: RenderContext,
+    pages: list[Page],
+    docs_dir: Path,
+    workers: int,
+) -> tuple[list[str], int, dict[str, float]]:
+    """Share ``pages`` among ``workers`` processes (the parent is one), each rendering and
+    writing its share; returns what ``_render_share`` returns, summed. Any worker's failure
+    raises ``RenderError`` after every worker has stopped."""
+    forking = multiprocessing.get_context("fork")
+    # Pages of one template are spread over the shares, so every share costs about the same.
+    shares = [pages[i::workers] for i in range(workers)]
+    children = []
+    gc.collect()
+    gc.freeze()  # the children do not copy pages of objects only to update their GC headers
+    try:
+        for share in shares[1:]:
+            receive, send = forking.Pipe(duplex=False)
+            process = forking.Process(target=_worker, args=(env, ctx, share, docs_dir, send), daemon=True)
+            process.start()
+            send.close()
+            children.append((process, receive))
+        results: list[tuple[list[str], int, dict[str, float]]] = []
+        errors: list[str] = []
+        try:
+            results.append(_render_share(env, ctx, shares[0], docs_dir))
+        except RenderError as exc:
+            errors.append(str(exc))
+        for process, receive in children:
+            try:
+                status, payload = receive.recv()
+            except EOFError:
+                process.join()
+                status, payload = "error", f"生成页面的工作进程意外退出（退出码 {process.exitcode}）。"
+            receive.close()
+            process.join()
+            if status == "ok":
+                results.append(payload)
+            else:
+                errors.append(payload)
+    finally:
+        gc.unfreeze()
+        for process, _ in children:
+            if process.is_alive():
+                process.kill()
+                process.join()
+    if errors:
+        raise RenderError(errors[0])
+    written: list[str] = []
+    unchanged = 0
+    timings: dict[str, float] = {}
+    for share_written, share_unchanged, share_timings in results:
+        written.extend(share_written)
+        unchanged += share_unchanged
+        for key, seconds in share_timings.items():  # summed over the workers: CPU, not wall
+            timings[key] = timings.get(key, 0.0) + seconds
+    return written, unchanged, timings
+
+
 def render(
     ctx: RenderContext,
     docs_dir: Path,
     content_dir: Path | None = None,
     providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None = None,
     template_dirs: Iterable[Path] | None = None,
+    workers: int | None = None,
 ) -> RenderResult:
-    """The whole render stage: collect, render in memory, then write what changed."""
+    """The whole render stage: collect, render, then write what changed.
+
+    Small sites are rendered in memory by this process and then written; larger ones are
+    shared out among forked workers (``render_workers``) that write their own pages.
+    """
     timings: dict[str, float] = {}
     env = make_environment(template_dirs)
     items = collect_pages(ctx, providers if providers is not None else default_providers(), timings)
-    files = render_all(env, ctx, items, timings)
-    start = time.perf_counter()
-    result = write_docs(files, docs_dir, content_dir)
-    timings["write"] = time.perf_counter() - start
+    pages = [item for item in items if isinstance(item, Page)]
+    links = {item.path for item in items if isinstance(item, Asset) and item.linkable}
+    count = render_workers(len(pages), workers)
+    if count > 1:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        for template in {page.template for page in pages}:  # compiled once, before the fork
+            _load_template(env, template)
+        written, unchanged, page_timings = render_parallel(env, ctx, pages, docs_dir, count)
+        timings.update(page_timings)
+        files: dict[str, bytes | Path | None] = {page.path: None for page in pages}
+        files.update((item.path, item.content) for item in items if isinstance(item, Asset))
+        start = time.perf_counter()
+        result = write_docs(files, docs_dir, content_dir, links)
+        timings["write"] = timings.get("write", 0.0) + time.perf_counter() - start
+        result.written = sorted(result.written + written)
+        result.unchanged += unchanged
+    else:
+        files = render_all(env, ctx, items, timings)
+        start = time.perf_counter()
+        result = write_docs(files, docs_dir, content_dir, links)
+        timings["write"] = time.perf_counter() - start
     result.timings = timings
     return result
+
+
+def _load_template(env: jinja2.Environment, name: str) -> None:
+    try:
+        env.get_template(name)
+    except jinja2.TemplateError as exc:
+        where = f"{getattr(exc, 'filename', None) or name}"
+        lineno = getattr(exc, "lineno", None)
+        raise RenderError(f"无法读取模板 {where}{f':{lineno}' if lineno else ''}：{exc}") from exc
 
 
 def copy_tree_if_changed(src: Path, dst: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import copy
 import hashlib
 import io
 import json
@@ -731,7 +732,9 @@ def figures_csv(report: Report) -> bytes:
 
 def figures_json(report: Report) -> bytes:
     """The frozen document with rates added, for anyone who wants to re-check the report."""
-    doc = _frozen_document(report.frozen)
+    # a deep copy: the rates below must not be written into the frozen figures themselves
+    # (a second rendering in the same process would then publish another digest)
+    doc = copy.deepcopy(_frozen_document(report.frozen))
     fig = doc["figures"]
 
     def with_rates(level: Level, unit: str, data: dict[str, Any] | None) -> dict[str, Any] | None:

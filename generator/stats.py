@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -552,7 +553,26 @@ def stats_for_dataset(dataset, as_of: dt.datetime | None = None) -> SiteStats:
     """The derive stage: statistics of a loaded ``Dataset`` (its case files and communities)."""
     files = list(dataset.case_files) or case_files_in(dataset.root)
     mapping = {cid: c.street for cid, c in dataset.communities.items()}
-    return compute_stats(files, mapping, district=dataset.district.code, as_of=as_of)
+    # Kept in the result cache under the case files' bytes, the community → street map and the
+    # source of the modules that define the figures (see generator/cache.py).
+    from generator import cache as result_cache
+    from generator import metrics
+
+    cache = result_cache.ResultCache(result_cache.cache_root(dataset.root), "stats", keep=4)
+    key = None
+    if cache.enabled:
+        key = result_cache.make_key(
+            result_cache.source_digest(sys.modules[__name__], metrics), duckdb.__version__,
+            result_cache.describe(files, cache.folder.parent),
+            sorted(mapping.items()), dataset.district.code, as_of.isoformat() if as_of else None,
+        )
+        found = cache.get(key)
+        if isinstance(found, SiteStats):
+            return found
+    stats = compute_stats(files, mapping, district=dataset.district.code, as_of=as_of)
+    if key is not None:
+        cache.put(key, stats)
+    return stats
 
 
 # ----------------------------------------------------------------------------- display

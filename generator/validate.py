@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.cache import ResultCache, cache_root
 from generator.contract import Contract, ContractError, FieldRule, TableRule, load_contract
 from generator.issues import DataError, Issue, Severity, register
 from generator.layout import ENTITY_SOURCES
@@ -836,6 +837,7 @@ def check(
                 if "grids" in loaded.unreadable
                 else {t["id"]: t.get("community") for t in tables["grids"].typed if t.get("id")},
                 root=root,
+                cache=ResultCache(cache_root(data_dir), "cases", keep=512),
             )
         )
     typed_tables = {name: table.typed for name, table in tables.items()}

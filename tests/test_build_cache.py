@@ -1,0 +1,212 @@
+"""Build speed without stale output: the result cache, forked rendering and linked assets.
+
+A cached result must be used only while everything it was computed from is byte-for-byte the
+same; parallel rendering must write exactly what serial rendering writes; a failure in a
+render worker must reach the caller as a Chinese ``RenderError`` naming the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from validate_helpers import REPO
+
+from generator import cache as result_cache
+from generator import stats as stats_module
+from generator.build import derive, load_config, validate_and_link
+from generator.cache import ResultCache, cache_root, file_digests
+from generator.casecheck import check_case_files
+from generator.contract import load_contract
+from generator.pages import Asset, Page, RenderContext
+from generator.render import RenderError, render, render_workers, write_docs
+
+HEADER = "id,community,grid,channel,category,subcategory,reported_at,accepted_at,dispatched_at,due_at,closed_at,status,resolved_level,satisfaction"
+ROW = "C{n},{community},xinfeng-01,居民上报,其他,噪音,2026-01-05 08:00:00,,,,,处理中,,"
+GRIDS = {"xinfeng-01": "xinfeng"}
+TODAY = dt.date(2026, 11, 28)
+
+
+@pytest.fixture(scope="module")
+def rule():
+    return load_contract(REPO / "data", check_with_frictionless=False).tables["cases"]
+
+
+def _cases(path: Path, community: str) -> Path:
+    path.write_text("\n".join([HEADER, *(ROW.format(n=n, community=community) for n in range(20))]) + "\n", "utf-8")
+    return path
+
+
+def _check(rule, path: Path, cache: ResultCache, communities: set[str]) -> list:
+    return check_case_files([path], rule, communities=communities, grids=GRIDS, root=path.parent, cache=cache)
+
+
+# --- the result cache ----------------------------------------------------------------------------
+
+
+def test_case_check_is_reused_only_while_the_bytes_and_references_are_the_same(tmp_path: Path, rule) -> None:
+    cases = _cases(tmp_path / "2026-Q1.csv", "nowhere")  # an unknown community on every row
+    cache = ResultCache(tmp_path / "cache", "cases")
+    first = _check(rule, cases, cache, {"xinfeng"})
+    assert "unknown-reference" in {i.code for i in first}
+    assert (cache.hits, cache.misses) == (0, 1)
+
+    again = _check(rule, cases, cache, {"xinfeng"})
+    assert again == first and cache.hits == 1
+
+    # the same size and modification time, other bytes: the key follows the bytes
+    stamp = cases.stat()
+    _cases(cases, "xinfeng")  # "nowhere" and "xinfeng" have the same length
+    os.utime(cases, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert cases.stat().st_size == stamp.st_size
+    assert _check(rule, cases, cache, {"xinfeng"}) == []
+
+    # the references are part of the key: the same file against other communities
+    assert _check(rule, cases, cache, {"yuanhua"}) != []
+
+
+def test_a_damaged_entry_is_ignored_and_replaced(tmp_path: Path, rule) -> None:
+    cases = _cases(tmp_path / "a.csv", "nowhere")
+    cache = ResultCache(tmp_path / "cache", "cases")
+    expected = _check(rule, cases, cache, {"xinfeng"})
+    for entry in (tmp_path / "cache" / "cases").glob("*.pickle"):
+        entry.write_bytes(b"gongzhi-cache-1\n" + b"not a pickle")
+    assert _check(rule, cases, cache, {"xinfeng"}) == expected
+    assert cache.hits == 0
+    assert _check(rule, cases, cache, {"xinfeng"}) == expected and cache.hits == 1
+
+
+def test_the_cache_can_be_turned_off_or_moved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(result_cache.ENV, "0")
+    assert cache_root(tmp_path / "data") is None
+    off = ResultCache(None, "stats")
+    off.put("k", 1)
+    assert off.get("k") is None and not off.enabled
+    monkeypatch.setenv(result_cache.ENV, str(tmp_path / "elsewhere"))
+    assert cache_root(tmp_path / "data") == tmp_path / "elsewhere"
+    monkeypatch.delenv(result_cache.ENV)
+    assert cache_root(tmp_path / "data") == (tmp_path / ".gongzhi" / "cache").resolve()
+
+
+def test_old_entries_are_pruned(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path, "stats", keep=3)
+    for n in range(6):
+        cache.put(f"k{n}", n)
+        os.utime(tmp_path / "stats" / f"k{n}.pickle", (n, n))
+    assert sorted(p.stem for p in (tmp_path / "stats").glob("*.pickle")) == ["k3", "k4", "k5"]
+
+
+def test_file_digests_are_remembered_by_stamp_but_not_for_files_just_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    old.write_bytes(b"a,b\n1,2\n")
+    os.utime(old, (1_700_000_000, 1_700_000_000))
+    new.write_bytes(b"a,b\n3,4\n")
+    expected = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (old, new)]
+    assert file_digests([old, new], tmp_path / "cache") == expected
+
+    reads: list[str] = []
+    real = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda f, d: reads.append(f.name) or real(f, d))
+    assert file_digests([old, new], tmp_path / "cache") == expected
+    assert reads == [str(new.resolve())]  # the old file was not read again
+
+
+def test_statistics_come_from_the_cache_until_a_case_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(REPO / "data", data)
+    dataset, _, _ = validate_and_link(data)
+    first = stats_module.stats_for_dataset(dataset)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("computed again although nothing changed")
+
+    monkeypatch.setattr(stats_module, "compute_stats", fail)
+    again = stats_module.stats_for_dataset(dataset)
+    assert again.kpis == first.kpis and again.as_of == first.as_of
+    monkeypatch.undo()
+
+    case_file = sorted(dataset.case_files)[-1]
+    text = case_file.read_text("utf-8")
+    case_file.write_text(text.replace("已办结", "处理中", 1), "utf-8")
+    changed = stats_module.stats_for_dataset(dataset)
+    assert changed.kpis != first.kpis
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_forked_workers_write_exactly_what_one_process_writes(tmp_path: Path) -> None:
+    dataset, tables, _ = validate_and_link(REPO / "data")
+    config = load_config(REPO / "mkdocs.yml", tmp_path / "unused")
+    ctx = RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base="https://example.org/edit/",
+                        derived={"tables": tables, "content_dir": REPO / "content"})
+    derive(ctx)
+    assert config is not None
+    serial = render(ctx, tmp_path / "one", REPO / "content", workers=1)
+    forked = render(ctx, tmp_path / "three", REPO / "content", workers=3)
+    assert sorted(forked.written) == sorted(serial.written) and len(serial.written) > 300
+    assert _tree(tmp_path / "three") == _tree(tmp_path / "one")
+    # a second forked run over the same folder rewrites nothing
+    again = render(ctx, tmp_path / "three", REPO / "content", workers=3)
+    assert again.written == [] and again.unchanged == serial.unchanged + len(serial.written)
+
+
+def test_a_failing_page_in_a_worker_is_reported_in_chinese(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "ok.md").write_text("# {{ title }}\n", "utf-8")
+    (templates / "broken.md").write_text("# {{ missing_value }}\n", "utf-8")
+    dataset, _, _ = validate_and_link(REPO / "data")
+    ctx = RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base=None, derived={})
+
+    def provider(_ctx):
+        yield Page("a.md", "ok.md", {"title": "甲"})
+        yield Page("b.md", "broken.md", {})  # the second share: rendered by the forked worker
+
+    with pytest.raises(RenderError, match="b.md"):
+        render(ctx, tmp_path / "docs", None, [provider], [templates], workers=2)
+
+
+def test_render_workers_stay_serial_for_small_sites(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GONGZHI_RENDER_WORKERS", raising=False)
+    assert render_workers(50) == 1
+    assert render_workers(50, workers=2) == 2
+    assert render_workers(1, workers=4) == 1
+    monkeypatch.setenv("GONGZHI_RENDER_WORKERS", "1")
+    assert render_workers(100_000) == 1
+
+
+def test_linkable_assets_are_hard_linked_and_others_copied(tmp_path: Path) -> None:
+    cached, plain = tmp_path / "cases-abc.csv", tmp_path / "plain.csv"
+    cached.write_bytes(b"id\n1\n")
+    plain.write_bytes(b"id\n2\n")
+    docs = tmp_path / "docs"
+    result = write_docs({"data/cases.csv": cached, "data/plain.csv": plain}, docs, links={"data/cases.csv"})
+    assert sorted(result.written) == ["data/cases.csv", "data/plain.csv"]
+    assert (docs / "data" / "cases.csv").samefile(cached)
+    assert not (docs / "data" / "plain.csv").samefile(plain)
+    assert write_docs({"data/cases.csv": cached, "data/plain.csv": plain}, docs, links={"data/cases.csv"}).unchanged == 2
+
+
+def test_the_open_data_case_table_is_a_linkable_asset(tmp_path: Path) -> None:
+    from generator import opendata
+
+    data = tmp_path / "data"
+    shutil.copytree(REPO / "data", data)
+    dataset, tables, _ = validate_and_link(data)
+    ctx = RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base=None,
+                        derived={"tables": tables})
+    assets = {a.path: a for a in opendata.pages(ctx) if isinstance(a, Asset)}
+    cases = [a for a in assets.values() if a.path.endswith("/cases.csv")]
+    assert len(cases) == 1 and cases[0].linkable and isinstance(cases[0].content, Path)
+    assert not any(a.linkable for a in assets.values() if a is not cases[0])

@@ -283,6 +283,7 @@ def spaced_html(html: str) -> str:
 _FILTER_ATTR = re.compile(r'data-pagefind-filter="([^":]+):([^"]*)"')
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.S)
 _TAG = re.compile(r"<[^>]+>")
+_HEADERLINK = re.compile(r'<a[^>]*class="headerlink"[^>]*>.*?</a>', re.S)
 
 
 def _unescape(value: str) -> str:
@@ -318,7 +319,7 @@ def _copy_page(job: tuple[str, str, str]) -> _Page:
         filters = tuple(sorted({(k, _unescape(v)) for k, v in _FILTER_ATTR.findall(body)}))
         heading = _H1.search(body)
         if heading:
-            title = _unescape(_TAG.sub("", heading.group(1)))
+            title = _unescape(_TAG.sub("", _HEADERLINK.sub("", heading.group(1)))).strip("¶ \n")
     # Pages go to a folder per street ("" = no street); shards are assembled from these folders.
     street = next((v for k, v in filters if k == FILTER_STREET and v), "")
     target = Path(folder) / (_street_folder(street) if marked else "_unmarked") / relative

@@ -17,6 +17,7 @@ from generator.search import (
     SearchIndexError,
     core_name,
     index_site,
+    pagefind_executable,
     pinyin_keys,
     pinyin_text,
     spaced_cjk,
@@ -227,3 +228,151 @@ def test_a_failed_run_says_why_and_keeps_the_previous_index(
         assert text in str(caught.value)
     assert (small_site / "pagefind" / "pagefind-entry.json").read_text("utf-8") == entry
     assert not [p for p in small_site.parent.iterdir() if p.name.startswith(".pagefind")]
+
+
+# --------------------------------------------------------------------------- shards
+
+STREETS = {  # street slug → (street name, its communities: slug → name)
+    "s001": ("临平街道", {"anping": "安平社区", "xinfeng": "新丰社区"}),
+    "s002": ("南苑街道", {"chujia": "褚家社区"}),
+    "s003": ("东湖街道", {"hongfeng": "红丰村"}),
+}
+
+
+def _street_meta(street: str, name: str) -> str:
+    return (
+        '<div class="gz-search-meta" hidden aria-hidden="true">'
+        f'<span data-pagefind-filter="街道:{street}" data-pagefind-meta="street:{street}"></span>'
+        f'<span data-pagefind-weight="7">{pinyin_text(name)}</span></div>'
+    )
+
+
+@pytest.fixture(scope="module")
+def street_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three streets (a street page, its communities, one council each) and site-wide pages."""
+    site = tmp_path_factory.mktemp("shards") / "site"
+    for slug, (street, communities) in STREETS.items():
+        _write(site, f"streets/{slug}/index.html", street, f"<p>{street}概况。</p>{_street_meta(street, street)}", "街道")
+        for cslug, name in communities.items():
+            _write(site, f"communities/{cslug}/index.html", name,
+                   f"<p>{name}专职网格员。</p>{_street_meta(street, name)}", "社区")
+            _write(site, f"councils/{cslug}/index.html", f"{name}议事会",
+                   f"<p>{name}议事会讨论加装电梯。</p>{_street_meta(street, '')}", "议事")
+    _write(site, "policies/grid/index.html", "网格服务管理办法", "<p>文号：临政法〔2025〕7号。</p>", "政策")
+    _write(site, "about/index.html", "关于本站", "<p>本站说明。</p>", "说明")
+    return site
+
+
+def test_plan_shards_packs_whole_streets_under_the_budget(street_site: Path) -> None:
+    report = index_site(street_site, shard_pages=5)
+    common, *areas = report.shards
+    assert (common.id, common.name, common.pages) == ("", "全区", 2)
+    # s001 has 5 pages (street + 2 communities + 2 councils); s002 and s003 have 3 each
+    assert [(s.id, s.streets, s.pages) for s in areas] == [
+        ("area-s001", ("临平街道",), 5),
+        ("area-s002", ("南苑街道",), 3),
+        ("area-s003", ("东湖街道",), 3),
+    ]
+    report = index_site(street_site, shard_pages=6)
+    assert [(s.id, s.name, s.pages) for s in report.shards[1:]] == [
+        ("area-s001", "临平街道", 5),
+        ("area-s002", "南苑街道等 2 个街道", 6),
+    ]
+    # a street larger than the budget is a shard of its own, never split
+    report = index_site(street_site, shard_pages=2)
+    assert [s.pages for s in report.shards[1:]] == [5, 3, 3]
+    # a site that fits the budget is one index
+    report = index_site(street_site, shard_pages=100)
+    assert [(s.id, s.pages) for s in report.shards] == [("", 13)]
+    assert not [p for p in (street_site / "pagefind").iterdir() if p.name.startswith("area-")]
+
+
+def test_sharded_layout_on_disk(street_site: Path) -> None:
+    report = index_site(street_site, shard_pages=5)
+    assert report.pages == 13 and report.languages == {"zh": 13}
+    bundle = street_site / "pagefind"
+    manifest = json.loads((bundle / "gongzhi-shards.json").read_text("utf-8"))
+    assert manifest["version"] == 1 and manifest["pages"] == 13 and manifest["shard_pages"] == 5
+    assert manifest["common"] == {"id": "", "path": "", "name": "全区", "pages": 2}
+    assert [(s["id"], s["path"], s["name"], s["pages"], s["streets"]) for s in manifest["shards"]] == [
+        ("area-s001", "area-s001/", "临平街道", 5, [0]),
+        ("area-s002", "area-s002/", "南苑街道", 3, [1]),
+        ("area-s003", "area-s003/", "东湖街道", 3, [2]),
+    ]
+    assert manifest["streets"] == [
+        ["临平街道", "streets/s001/", 0], ["南苑街道", "streets/s002/", 1], ["东湖街道", "streets/s003/", 2],
+    ]
+    # the common bundle carries Pagefind's runtime and only the site-wide pages
+    assert (bundle / "pagefind.js").is_file() and any(bundle.glob("wasm.*.pagefind"))
+    assert set(_fragments(bundle)) == {"/policies/grid/", "/about/"}
+    # an area bundle: its streets' pages, its own filters, no second copy of the runtime
+    for shard in manifest["shards"]:
+        area = bundle / shard["id"]
+        assert (area / "pagefind-entry.json").is_file() and any(area.glob("*.pf_meta"))
+        assert not any(area.glob("pagefind*.js")) and not any(area.glob("wasm.*"))
+        street = manifest["streets"][shard["streets"][0]][0]
+        fragments = _fragments(area)
+        assert fragments and {f["filters"]["街道"][0] for f in fragments.values()} == {street}
+        listed = json.loads((area / "gongzhi-filters.json").read_text("utf-8"))
+        assert listed["pages"] == shard["pages"] and list(listed["filters"]["街道"]) == [street]
+    assert "/communities/chujia/" in _fragments(bundle / "area-s002")
+    assert not [p for p in street_site.parent.iterdir() if p.name.startswith(".pagefind")]
+
+
+def test_place_name_buckets(street_site: Path) -> None:
+    report = index_site(street_site, shard_pages=5)
+    assert report.places == 7  # 3 streets and 4 communities
+    bundle = street_site / "pagefind"
+    manifest = json.loads((bundle / "gongzhi-shards.json").read_text("utf-8"))
+    places = bundle / "gongzhi-places"
+
+    def bucket(key: str) -> list[list]:
+        return json.loads((places / f"{key}.json").read_text("utf-8"))
+
+    chujia = ["褚家社区", "communities/chujia/", "社区", 1, "chujiashequ cjsq chujia cj"]
+    assert chujia in bucket(f"h-{ord('褚'):x}") and chujia in bucket(f"h-{ord('家'):x}")
+    assert chujia in bucket("p-ch") and chujia in bucket("p-cj")
+    assert ["南苑街道", "streets/s002/", "街道", 1, "nanyuanjiedao nyjd nanyuan ny"] in bucket("p-ny")
+    # administrative suffixes are no keys: 社区 alone does not list every community
+    assert not (places / f"h-{ord('社'):x}.json").exists()
+    assert not (places / f"h-{ord('区'):x}.json").exists()
+    # the manifest lists the buckets that exist, so the browser asks for no other
+    listed = manifest["places"]
+    assert listed["count"] == 7
+    assert {f"h-{ord(c):x}" for c in listed["han"]} | {f"p-{p}" for p in listed["pinyin"].split()} == {
+        p.stem for p in places.iterdir()
+    }
+    assert report.place_bucket_max_bytes < 2000
+
+
+def test_shard_budget_from_the_environment(street_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GONGZHI_SEARCH_SHARD_PAGES", "6")
+    assert len(index_site(street_site).shards) == 3
+    monkeypatch.setenv("GONGZHI_SEARCH_SHARD_PAGES", "很多")
+    with pytest.raises(SearchIndexError, match="GONGZHI_SEARCH_SHARD_PAGES"):
+        index_site(street_site)
+    with pytest.raises(SearchIndexError, match="正整数"):
+        index_site(street_site, shard_pages=0)
+
+
+def test_a_failed_shard_keeps_the_previous_index(
+    street_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second Pagefind run (the first street shard) is killed: nothing of the new index
+    is swapped in, and the message names the shard."""
+    index_site(street_site, shard_pages=5)
+    manifest = (street_site / "pagefind" / "gongzhi-shards.json").read_text("utf-8")
+    real = pagefind_executable()
+    counter = tmp_path / "runs"
+    fake = tmp_path / "pagefind"
+    fake.write_text(
+        f'#!/bin/sh\necho x >> {counter}\nif [ "$(wc -l < {counter})" -ge 2 ]; then kill -9 $$; fi\nexec {real} "$@"\n',
+        "utf-8",
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr("generator.search.pagefind_executable", lambda: fake)
+    with pytest.raises(SearchIndexError) as caught:
+        index_site(street_site, shard_pages=6)
+    assert "临平街道" in str(caught.value) and "内存不足" in str(caught.value)
+    assert (street_site / "pagefind" / "gongzhi-shards.json").read_text("utf-8") == manifest
+    assert not [p for p in street_site.parent.iterdir() if p.name.startswith(".pagefind")]

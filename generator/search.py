@@ -5,18 +5,57 @@ Why Pagefind: Material's built-in search ships one JSON index that every phone d
 chunked index next to the site; a query loads only the chunks and fragments it needs, and the
 extended build segments Chinese at index time (``<html lang="zh">`` selects it).
 
-Three pieces live here:
+The pieces:
 
 - ``pinyin_keys(name)``: full pinyin and initials of a community or street name
   (临平街道 → linpingjiedao, linping, lpjd, lp), rendered into a hidden, ``aria-hidden`` element
   by ``site_templates/_search_meta.md`` so that residents typing pinyin find the page.
-- ``index_site(site_dir)``: runs the Pagefind binary over the built site and writes the bundle
-  to ``site_dir/pagefind`` atomically (built aside, then swapped in), returning a report.
+- ``index_site(site_dir)``: splits the built pages into shards (``plan_shards``), runs the
+  Pagefind binary once per shard, writes the shard manifest and the place-name buckets, and
+  swaps the whole ``site_dir/pagefind`` in atomically (built aside, then renamed), returning
+  a report.
 - ``TEMPLATE_FILTERS``: the Jinja filters the render stage registers for page templates.
+
+Sharded index (issue #4: one Pagefind index of the 332,000-page province site grew past 21 GB
+and was killed; at 40,000 pages a query fetched 620–804 KB because Pagefind's metadata file and
+its index chunks grow with the page count). So the index is cut by area:
+
+- The common shard holds the site-wide pages (policies, reports, awards, how-to pages, the
+  lists of all streets and 村社: every page without a street marker). It is the bundle at
+  ``pagefind/`` itself, because Pagefind's browser runtime takes its WebAssembly from the
+  bundle it is loaded from (the "primary" index) and merges the others (``mergeIndex``); a
+  query always searches it.
+- Area shards hold the pages of whole streets (a page's street is its ``街道`` filter, set by
+  ``_search_meta.md``), packed in the order of the streets' folders (ids follow the
+  administrative codes, so neighbours share a shard) up to ``SHARD_PAGES`` pages; a street
+  larger than that is a shard of its own. Each is a bundle at ``pagefind/area-<street id>/``
+  without a copy of the runtime. A site whose pages fit the budget stays one index.
+- ``gongzhi-shards.json`` lists the shards (id, Chinese name, parent area, page count, their
+  streets) and the streets (name, page, shard); ``gongzhi-filters.json`` in each bundle lists
+  its filter values. ``assets/search.js`` searches the street of the page being read plus the
+  common shard, and a "范围" selector (remembered in localStorage) changes it.
+- Pagefind runs one shard after the other: memory is bounded by the largest shard, not by
+  the site (measured: 268 MB per run at 2,000 pages).
+- The place-name finder is independent of the shards: every community and street, under
+  ``gongzhi-places/``, bucketed by each Han character of its name (administrative suffixes
+  left out) and by the first two letters of each pinyin key, so a query fetches one bucket
+  of a few KB, and any community of the province is one click away from any page.
+
+Choosing ``SHARD_PAGES`` = 2,000 (district tier, 3,985 pages, 20 streets of about 197 pages;
+``bench/bench_search.py``): with one index a query fetched 255–275 KB, of which the index
+metadata was 26 KB and index chunks and fragments 74–93 KB; with shards of 2,000 pages it
+fetches 177–214 KB for queries inside the resident's street (metadata 14 KB). A smaller budget
+saves a few KB of metadata more per query but narrows what the default scope finds (a street
+alone has no district-wide programmes); a larger one brings back the growth with page count.
+
+Browser runtime: Pagefind's worker script (41 KB, 12 KB gzipped) only moves the search off
+the page's thread; the search over one shard takes milliseconds, so ``search.js`` creates its
+instances with ``noWorker`` and never downloads it. What remains fixed per first query is
+``pagefind.js`` (45.5 KB, 12.8 KB gzipped) and the WebAssembly (68 KB, already gzip).
 
 Measured while choosing (5,000 synthetic Chinese pages, 2 cores): the Pagefind binary over the
 folder 5.2 s, the Python API's ``add_directory`` 5.4 s, the Python API fed file by file 518 s.
-So the folder is indexed by the binary in one run, and everything a page needs for search
+So each shard's folder is indexed by the binary, and everything a page needs for search
 (markers, pinyin) is already in its HTML.
 
 Chinese words, index and query alike. Pagefind's extended build segments Chinese with jieba

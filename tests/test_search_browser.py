@@ -85,6 +85,10 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, origin: str) -> Iterator[Any]:
     """A fresh tab; after the test, every URL it requested must be on the site's own origin."""
+    yield from _tab(browser, origin)
+
+
+def _tab(browser: Any, origin: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     requests: list[str] = []
@@ -358,3 +362,145 @@ def test_search_keeps_working_with_instant_navigation(browser: Any, instant_site
             assert _search(tab, "公益创投")[0]["href"].endswith("/b/")
         finally:
             context.close()
+
+
+# --------------------------------------------------------------------------- sharded index
+
+SHARD_PAGES = 60  # forces one shard per street on the sample site (60–104 pages each)
+
+
+@pytest.fixture(scope="module")
+def sharded_site(search_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same built site, indexed again with a small page budget: the common bundle plus one
+    bundle per street (东湖 67, 临平 104, 南苑 71 pages)."""
+    site = tmp_path_factory.mktemp("sharded") / "site"
+    shutil.copytree(search_site, site, ignore=shutil.ignore_patterns("pagefind"))
+    report = index_site(site, shard_pages=SHARD_PAGES)
+    assert [s.id for s in report.shards] == ["", "area-donghu", "area-linping", "area-nanyuan"]
+    return site
+
+
+@pytest.fixture(scope="module")
+def sharded_origin(sharded_site: Path) -> Iterator[str]:
+    yield from _serve(sharded_site)
+
+
+@pytest.fixture
+def spage(browser: Any, sharded_origin: str) -> Iterator[Any]:
+    """A fresh tab on the sharded site (same checks: no foreign request, no script error)."""
+    yield from _tab(browser, sharded_origin)
+
+
+def _bundles(page: Any) -> set[str]:
+    """The area bundles the tab has fetched anything from."""
+    return {u.split("/pagefind/", 1)[1].split("/", 1)[0] for u in page.requests
+            if "/pagefind/area-" in u}
+
+
+def _scope(page: Any) -> str:
+    return page.eval_on_selector(".gz-search__scope select", "e => e.value")
+
+
+def _places(page: Any) -> list[dict[str, str]]:
+    page.wait_for_timeout(50)
+    return page.eval_on_selector_all(
+        ".gz-search__places:not([hidden]) .gz-search__place",
+        """items => items.map(li => ({
+            href: li.querySelector('a').getAttribute('href'),
+            name: li.querySelector('.gz-search__place-name').textContent,
+            context: li.querySelector('.gz-search__place-context').textContent,
+        }))""",
+    )
+
+
+def test_scope_defaults_to_the_street_of_the_page(spage: Any, sharded_origin: str) -> None:
+    _open_search(spage, sharded_origin, "/communities/anping/")  # 临平街道
+    results = _search(spage, "议事会")
+    assert _scope(spage) == "临平街道"
+    assert "范围：临平街道" in spage.text_content("#gz-search-status")
+    assert _bundles(spage) == {"area-linping"}  # no other street's index was downloaded
+    streets = {r["street"] for r in results}
+    assert "临平街道" in streets and not streets & {"南苑街道", "东湖街道"}
+    # site-wide pages are searched too, and say where they belong
+    areas = spage.eval_on_selector_all(".gz-search-result__area", "els => els.map(e => e.textContent)")
+    assert set(areas) <= {"临平区"}
+    assert spage.text_content(".gz-search__scope option[value='临平街道']") == "临平街道（本页所在）"
+    # no worker script: Pagefind runs on the page's thread
+    assert not [u for u in spage.requests if "pagefind-worker" in u]
+
+
+def test_switching_scope_finds_another_streets_pages_and_is_remembered(spage: Any, sharded_origin: str) -> None:
+    _open_search(spage, sharded_origin, "/communities/anping/")
+    # 褚家社区's council is in 南苑街道: not in the default scope (临平街道)
+    results = _search(spage, "褚家社区居民议事会")
+    assert "/councils/chujia-council/" not in [_path(r["href"]) for r in results]
+    spage.select_option(".gz-search__scope select", "南苑街道")
+    spage.wait_for_function(
+        "() => document.getElementById('gz-search-status').textContent.includes('范围：南苑街道')", timeout=15000
+    )
+    results = _results(spage)
+    assert _path(results[0]["href"]) == "/councils/chujia-council/"
+    assert results[0]["street"] == "南苑街道"  # the result says which street it is in
+    assert "area-nanyuan" in _bundles(spage)
+    # remembered: a page that belongs to no street opens in the chosen scope
+    _open_search(spage, sharded_origin, "/policies/")
+    _search(spage, "议事会")
+    assert _scope(spage) == "南苑街道"
+    # a street's own page still opens in that street
+    _open_search(spage, sharded_origin, "/streets/donghu/")
+    _search(spage, "议事会")
+    assert _scope(spage) == "东湖街道"
+
+
+def test_filters_work_across_merged_shards(spage: Any, sharded_origin: str) -> None:
+    _open_search(spage, sharded_origin, "/policies/")  # no street, nothing remembered: every street
+    _search(spage, "网格员")
+    assert _scope(spage) == "*"
+    assert spage.text_content(".gz-search__chip[data-type='社区']") == "社区 15"  # as with one index
+    assert _bundles(spage) == {"area-donghu", "area-linping", "area-nanyuan"}
+    spage.select_option(".gz-search__street select", "南苑街道")
+    spage.wait_for_function(
+        "() => document.getElementById('gz-search-status').textContent.includes('已筛选')", timeout=15000
+    )
+    streets = spage.eval_on_selector_all(
+        ".gz-search-result__street", "els => [...new Set(els.map(e => e.textContent))]"
+    )
+    assert streets == ["南苑街道"]
+
+
+@pytest.mark.parametrize("query", ["褚家", "褚家社区", "chujia", "chujiashequ", "cjsq", "cj"])
+def test_place_finder_reaches_a_community_in_another_shard(spage: Any, sharded_origin: str, query: str) -> None:
+    _open_search(spage, sharded_origin, "/communities/anping/")  # scope 临平街道
+    _search(spage, query)
+    spage.wait_for_selector(".gz-search__places:not([hidden])", timeout=15000)
+    places = _places(spage)
+    assert places[0]["name"] == "褚家社区", places
+    assert places[0]["context"] == "社区 · 南苑街道"
+    assert _bundles(spage) == {"area-linping"}  # found without 南苑街道's index
+    spage.click(".gz-search__place a")
+    spage.wait_for_url(sharded_origin + "/communities/chujia/")
+
+
+def test_place_finder_finds_streets_and_keeps_quiet_otherwise(spage: Any, sharded_origin: str) -> None:
+    _open_search(spage, sharded_origin, "/communities/anping/")
+    _search(spage, "nanyuan")
+    assert _places(spage)[0] == {"href": sharded_origin + "/streets/nanyuan/", "name": "南苑街道", "context": "街道"}
+    _search(spage, "社区")  # a suffix alone names no place
+    assert _places(spage) == []
+    _search(spage, "网格员")
+    assert _places(spage) == []
+    # only buckets the manifest lists are asked for (no 404s)
+    assert not [u for u in spage.requests if "/gongzhi-places/" in u and ("h-793e" in u or "h-7f51" in u)]
+
+
+def test_no_result_in_a_street_offers_every_street(spage: Any, sharded_origin: str) -> None:
+    _open_search(spage, sharded_origin, "/communities/anping/")
+    assert _search(spage, "量子纠缠") == []
+    empty = spage.text_content(".gz-search__empty")
+    assert "只搜索了“临平街道”" in empty and "按街道浏览" in empty
+    spage.click(".gz-search__widen")
+    spage.wait_for_function(
+        "() => document.getElementById('gz-search-status').textContent.includes('范围：全部街道')", timeout=15000
+    )
+    assert _scope(spage) == "*"
+    assert "没有找到与“量子纠缠”相关的内容" in spage.text_content("#gz-search-status")

@@ -22,7 +22,6 @@
 
   var TYPE_ORDER = ["街道", "社区", "议事", "项目", "政策", "报告", "组织", "评选", "参与", "数据", "标签", "说明", "首页"];
   var TYPE_KEY = "类型";
-  var FILTERS_FILE = "gongzhi-filters.json";
   var STREET_KEY = "街道";
   var PAGE_SIZE = 10;
   var DEBOUNCE_MS = 160;
@@ -70,7 +69,6 @@
   var manifest = null; // gongzhi-shards.json (null: a single index without the manifest)
   var manifestLoading = null;
   var instances = {}; // scope key → promise of a Pagefind instance with its shards merged
-  var filterLists = {}; // shard path → promise of its gongzhi-filters.json
   var placeBuckets = {}; // bucket key → promise of its entries
   var els = null;
   var state = {
@@ -213,11 +211,6 @@
     return shard && shard.streets.length > 1 ? shard.name : scope;
   }
 
-  function filtersOf(path) {
-    if (!filterLists[path]) filterLists[path] = fetchJson(new URL(path + FILTERS_FILE, bundleRoot).href);
-    return filterLists[path];
-  }
-
   /* One Pagefind instance per scope: the site-wide bundle at pagefind/ (which carries the
      runtime) with the scope's street shards merged in. Instances are kept, so switching back
      costs nothing. */
@@ -226,7 +219,6 @@
     var key = picked.join(",");
     if (instances[key]) return instances[key];
     var options = { baseUrl: siteRoot.pathname, excerptLength: 36 };
-    var paths = [""].concat(picked.map(function (i) { return shards()[i].path; }));
     instances[key] = loadModule().then(function (m) {
       var pf = m.createInstance({ basePath: bundleRoot.pathname, noWorker: true });
       return Promise.resolve(pf.options(options))
@@ -236,18 +228,10 @@
             return pf.mergeIndex(new URL(shards()[i].path, bundleRoot).pathname, options);
           }));
         })
-        .then(function () { return Promise.all(paths.map(filtersOf)); })
-        .then(function (lists) {
-          var merged = {};
-          lists.forEach(function (list) {
-            var filters = (list && list.filters) || {};
-            Object.keys(filters).forEach(function (k) {
-              merged[k] = merged[k] || {};
-              Object.keys(filters[k]).forEach(function (v) { merged[k][v] = (merged[k][v] || 0) + filters[k][v]; });
-            });
-          });
-          return { pf: pf, filters: merged };
-        });
+        /* Pagefind's filter index of the bundles in scope (a few KB per shard: a shard's page
+           count is bounded) gives the values and lets every search count its results by type. */
+        .then(function () { return pf.filters(); })
+        .then(function (filters) { return { pf: pf, filters: filters || {} }; });
     }).catch(function (error) {
       delete instances[key];
       throw error;

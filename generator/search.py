@@ -30,9 +30,10 @@ its index chunks grow with the page count). So the index is cut by area:
   administrative codes, so neighbours share a shard) up to ``SHARD_PAGES`` pages; a street
   larger than that is a shard of its own. Each is a bundle at ``pagefind/area-<street id>/``
   without a copy of the runtime. A site whose pages fit the budget stays one index.
-- ``gongzhi-shards.json`` lists the shards (id, Chinese name, parent area, page count, their
-  streets) and the streets (name, page, shard); ``gongzhi-filters.json`` in each bundle lists
-  its filter values. ``assets/search.js`` searches the street of the page being read plus the
+- ``gongzhi-shards.json`` lists the shards (id, Chinese name, parent area, page count, and
+  their streets as [first, count] in the street list: shards hold runs of consecutive
+  streets) and the street names, compactly, since every query loads it (a province has
+  hundreds of streets); ``gongzhi-filters.json`` in each bundle lists its filter values. ``assets/search.js`` searches the street of the page being read plus the
   common shard, and a "范围" selector (remembered in localStorage) changes it.
 - Pagefind runs one shard after the other: memory is bounded by the largest shard, not by
   the site (measured: 268 MB per run at 2,000 pages).
@@ -725,13 +726,15 @@ def index_site(
         slugs = _street_slugs(pages)
         street_names = sorted(all_streets, key=lambda s: (_natural(slugs.get(s, "~")), s))
         position = {street: i for i, street in enumerate(street_names)}
-        shard_of = {street: i for i, shard in enumerate(areas) for street in shard.streets}
         area_name = _area_name(site)
         for shard in areas:
+            first = position[shard.streets[0]]
+            if [position[s] for s in shard.streets] != list(range(first, first + len(shard.streets))):
+                raise SearchIndexError(f"分区“{shard.name}”的街道不连续（程序错误）")
             shard_rows.append(
                 {"id": shard.id, "path": f"{shard.id}/", "name": shard.name,
                  "parent": area_name, "pages": shard.pages,
-                 "streets": [position[s] for s in shard.streets]}
+                 "streets": [first, len(shard.streets)]}
             )
         manifest = {
             "version": 1,
@@ -740,10 +743,7 @@ def index_site(
             "shard_pages": budget,
             "common": {"id": "", "path": "", "name": common.name, "pages": common.pages},
             "shards": shard_rows,
-            "streets": [
-                [s, f"streets/{slugs[s]}/" if s in slugs else "", shard_of.get(s, -1)]
-                for s in street_names
-            ],
+            "streets": street_names,
         }
         places, buckets, largest = _write_places(pages, street_names, bundle_new)
         manifest["places"] = {"count": places, **buckets}

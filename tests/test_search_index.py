@@ -278,6 +278,8 @@ def test_plan_shards_packs_whole_streets_under_the_budget(street_site: Path) -> 
         ("area-s001", "临平街道", 5),
         ("area-s002", "南苑街道等 2 个街道", 6),
     ]
+    manifest = json.loads((street_site / "pagefind" / "gongzhi-shards.json").read_text("utf-8"))
+    assert [s["streets"] for s in manifest["shards"]] == [[0, 1], [1, 2]]
     # a street larger than the budget is a shard of its own, never split
     report = index_site(street_site, shard_pages=2)
     assert [s.pages for s in report.shards[1:]] == [5, 3, 3]
@@ -295,13 +297,11 @@ def test_sharded_layout_on_disk(street_site: Path) -> None:
     assert manifest["version"] == 1 and manifest["pages"] == 13 and manifest["shard_pages"] == 5
     assert manifest["common"] == {"id": "", "path": "", "name": "全区", "pages": 2}
     assert [(s["id"], s["path"], s["name"], s["pages"], s["streets"]) for s in manifest["shards"]] == [
-        ("area-s001", "area-s001/", "临平街道", 5, [0]),
-        ("area-s002", "area-s002/", "南苑街道", 3, [1]),
-        ("area-s003", "area-s003/", "东湖街道", 3, [2]),
+        ("area-s001", "area-s001/", "临平街道", 5, [0, 1]),  # streets: [first, count]
+        ("area-s002", "area-s002/", "南苑街道", 3, [1, 1]),
+        ("area-s003", "area-s003/", "东湖街道", 3, [2, 1]),
     ]
-    assert manifest["streets"] == [
-        ["临平街道", "streets/s001/", 0], ["南苑街道", "streets/s002/", 1], ["东湖街道", "streets/s003/", 2],
-    ]
+    assert manifest["streets"] == ["临平街道", "南苑街道", "东湖街道"]
     # the common bundle carries Pagefind's runtime and only the site-wide pages
     assert (bundle / "pagefind.js").is_file() and any(bundle.glob("wasm.*.pagefind"))
     assert set(_fragments(bundle)) == {"/policies/grid/", "/about/"}
@@ -310,7 +310,7 @@ def test_sharded_layout_on_disk(street_site: Path) -> None:
         area = bundle / shard["id"]
         assert (area / "pagefind-entry.json").is_file() and any(area.glob("*.pf_meta"))
         assert not any(area.glob("pagefind*.js")) and not any(area.glob("wasm.*"))
-        street = manifest["streets"][shard["streets"][0]][0]
+        street = manifest["streets"][shard["streets"][0]]
         fragments = _fragments(area)
         assert fragments and {f["filters"]["街道"][0] for f in fragments.values()} == {street}
         listed = json.loads((area / "gongzhi-filters.json").read_text("utf-8"))

@@ -156,8 +156,16 @@
   }
 
   function streetIndex(name) {
-    var list = streets();
-    for (var i = 0; i < list.length; i++) if (list[i][0] === name) return i;
+    return streets().indexOf(name);
+  }
+
+  /* The shard holding street i (shards hold runs of consecutive streets), or -1. */
+  function shardOfStreet(i) {
+    var list = shards();
+    for (var s = 0; s < list.length; s++) {
+      var run = list[s].streets;
+      if (i >= run[0] && i < run[0] + run[1]) return s;
+    }
     return -1;
   }
 
@@ -180,8 +188,7 @@
     if (scope === null || scope === undefined) return false;
     if (scope === SCOPE_COMMON) return true;
     if (scope === SCOPE_ALL) return shards().length <= ALL_SHARDS_MAX;
-    var i = streetIndex(scope);
-    return i >= 0 && streets()[i][2] >= 0;
+    return shardOfStreet(streetIndex(scope)) >= 0;
   }
 
   /* The scope when the resident has not chosen one on this page: the page's street, else the
@@ -199,8 +206,8 @@
   function shardsOf(scope) {
     if (!shards().length || scope === SCOPE_COMMON) return [];
     if (scope === SCOPE_ALL) return shards().map(function (s, i) { return i; });
-    var i = streetIndex(scope);
-    return i >= 0 && streets()[i][2] >= 0 ? [streets()[i][2]] : [];
+    var shard = shardOfStreet(streetIndex(scope));
+    return shard >= 0 ? [shard] : [];
   }
 
   function scopeLabel(scope) {
@@ -208,7 +215,7 @@
     if (scope === SCOPE_ALL) return "全部街道";
     if (scope === SCOPE_COMMON) return "全区公共页面";
     var shard = shards()[shardsOf(scope)[0]];
-    return shard && shard.streets.length > 1 ? shard.name : scope;
+    return shard && shard.streets[1] > 1 ? shard.name : scope;
   }
 
   /* One Pagefind instance per scope: the site-wide bundle at pagefind/ (which carries the
@@ -308,13 +315,12 @@
     option(select, SCOPE_COMMON, "全区公共页面（政策、报告等）");
     shards().forEach(function (shard) {
       var parent = select;
-      if (shard.streets.length > 1) {
+      if (shard.streets[1] > 1) {
         parent = document.createElement("optgroup");
         parent.label = shard.name;
         select.appendChild(parent);
       }
-      shard.streets.forEach(function (i) {
-        var name = streets()[i][0];
+      streets().slice(shard.streets[0], shard.streets[0] + shard.streets[1]).forEach(function (name) {
         var text = name + (name === own ? "（本页所在）" : name === chosen ? "（上次选择）" : "");
         option(parent, name, text);
       });
@@ -591,7 +597,7 @@
           }
         }
         if (rank < 0) return;
-        if (state.street && streets()[e[3]] && streets()[e[3]][0] !== state.street && e[2] !== "街道") return;
+        if (state.street && streets()[e[3]] && streets()[e[3]] !== state.street && e[2] !== "街道") return;
         scored.push({ e: e, rank: rank });
       });
       scored.sort(function (a, b) {
@@ -606,7 +612,7 @@
     if (!els.places) return;
     els.placeList.textContent = "";
     entries.forEach(function (e) {
-      var street = e[3] >= 0 && streets()[e[3]] ? streets()[e[3]][0] : "";
+      var street = e[3] >= 0 && streets()[e[3]] ? streets()[e[3]] : "";
       var item = document.createElement("li");
       item.className = "gz-search__place";
       var link = document.createElement("a");

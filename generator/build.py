@@ -246,6 +246,12 @@ def build(
     if not data_dir.is_dir():
         raise BuildError(f"找不到数据文件夹 {data_dir}。")
 
+    # The published case CSV needs only the case files: DuckDB writes it on another core while
+    # the YAML is read and checked (see opendata.CasesExport).
+    from generator.opendata import CasesExport
+
+    cases_export = CasesExport(data_dir).start()
+
     with _timed(timings, "validate"):  # load → validate → link
         dataset, tables, warnings = validate_and_link(data_dir)
 
@@ -261,12 +267,13 @@ def build(
             today=today or dt.date.today(),
             site_url=(config.get("site_url") or "/").rstrip("/") + "/",
             edit_base=edit_base(config),
-            derived={"tables": tables, "content_dir": content_dir or DEFAULT_CONTENT},
+            derived={"tables": tables, "content_dir": content_dir or DEFAULT_CONTENT, "cases_export": cases_export},
         )
         derive(ctx)
 
     with _exclusive(docs):
         with _timed(timings, "render"):
+            cases_export.wait()  # no thread may be running when the render stage forks
             rendered = render_docs(ctx, docs, content_dir, providers)
         report = BuildReport(
             site_dir=site,

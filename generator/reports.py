@@ -11,9 +11,9 @@ Nothing here prints; the CLI (``cli_stats``) turns results and ``ReportError`` i
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
-import copy
 import hashlib
 import io
 import json

@@ -210,3 +210,28 @@ def test_the_open_data_case_table_is_a_linkable_asset(tmp_path: Path) -> None:
     cases = [a for a in assets.values() if a.path.endswith("/cases.csv")]
     assert len(cases) == 1 and cases[0].linkable and isinstance(cases[0].content, Path)
     assert not any(a.linkable for a in assets.values() if a is not cases[0])
+
+
+def test_the_case_export_started_early_is_the_one_the_page_would_make(tmp_path: Path) -> None:
+    from generator.opendata import CasesExport, cases_csv
+
+    data = tmp_path / "data"
+    shutil.copytree(REPO / "data", data)
+    dataset, _, _ = validate_and_link(data)
+    fields = ["id", "community", "channel", "category", "subcategory", "reported_at", "accepted_at",
+              "dispatched_at", "due_at", "closed_at", "status", "resolved_level", "satisfaction"]
+    early = CasesExport(data).start()
+    path, rows, size = early.result(dataset.case_files, fields)
+    expected, count = cases_csv(dataset.case_files, fields)
+    assert path.read_bytes() == expected and rows == count and size == len(expected)
+    assert b"grid" not in expected.splitlines()[0]
+
+    # other fields than the thread planned: made again for what was asked
+    fewer = fields[:3]
+    other_path, other_rows, _ = early.result(dataset.case_files, fewer)
+    assert other_path.read_bytes() == cases_csv(dataset.case_files, fewer)[0] and other_rows == count
+
+    # an unreadable package: no thread, the export is still made on request
+    (data / "datapackage.yaml").write_text("resources: [", "utf-8")
+    late = CasesExport(data).start()
+    assert late.result(dataset.case_files, fields)[0].read_bytes() == expected

@@ -522,7 +522,10 @@ def _write_places(
     places = 0
     for page in pages:
         kind = page.value(FILTER_TYPE)
-        if not page.marked or kind not in ("社区", "街道") or not page.title:
+        street = page.value(FILTER_STREET)
+        # a community's or street's own page carries its street (index pages such as
+        # communities/ are typed 社区 too, but belong to no street)
+        if not page.marked or kind not in ("社区", "街道") or not page.title or not street:
             continue
         path = page.relative
         if path.endswith("index.html"):
@@ -530,8 +533,7 @@ def _write_places(
         if path in seen:
             continue
         seen.add(path)
-        street = page.value(FILTER_STREET)
-        entry = [page.title, path, kind, index.get(street, -1) if street else -1,
+        entry = [page.title, path, kind, index.get(street, -1),
                  " ".join(pinyin_keys(page.title))]
         han, letters = _place_keys(page.title)
         for key in han | letters:

@@ -487,6 +487,8 @@ def test_place_finder_finds_streets_and_keeps_quiet_otherwise(spage: Any, sharde
     assert _places(spage)[0] == {"href": sharded_origin + "/streets/nanyuan/", "name": "南苑街道", "context": "街道"}
     _search(spage, "社区")  # a suffix alone names no place
     assert _places(spage) == []
+    _search(spage, "zhenjie")  # 镇街, the index of streets, is a page but not a place
+    assert _places(spage) == []
     _search(spage, "网格员")
     assert _places(spage) == []
     # only buckets the manifest lists are asked for (no 404s)

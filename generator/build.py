@@ -18,6 +18,8 @@ import importlib
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -212,9 +214,15 @@ def index_site(site_dir: Path) -> tuple[bool, list[str]]:
     return ran, notes
 
 
-def swap(new_site: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` with ``new_site`` by renames; the old site is removed afterwards."""
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+def swap(new_site: Path, out_dir: Path, background: bool = True) -> None:
+    """Replace ``out_dir`` with ``new_site`` by renames; the old site is removed afterwards.
+
+    Removing a site of thousands of files and hundreds of MB of open data takes from half a
+    second on a quiet disk to many seconds on a busy one, and nobody waits for it: with
+    ``background`` it is handed to a detached process, and whatever a killed removal left
+    behind is removed by the next build (``remove_stale_sites``).
+    """
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}-{time.monotonic_ns()}")
     if out_dir.exists():
         os.replace(out_dir, old)
     try:
@@ -223,7 +231,30 @@ def swap(new_site: Path, out_dir: Path) -> None:
         if old.exists():
             os.replace(old, out_dir)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    if old.exists():
+        _remove(old, background)
+
+
+def remove_stale_sites(out_dir: Path) -> None:
+    """Old sites and staging folders a killed build or removal left beside ``out_dir``."""
+    if not out_dir.parent.is_dir():
+        return
+    for stale in out_dir.parent.glob(f".{out_dir.name}.old-*"):
+        _remove(stale, background=True)
+
+
+def _remove(folder: Path, background: bool) -> None:
+    if background:
+        try:
+            subprocess.Popen(
+                [sys.executable, "-c", "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)", str(folder)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            return
+        except OSError:
+            pass
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- the pipeline ------------------------------------------------------------------------------
@@ -286,6 +317,7 @@ def build(
             render_timings=rendered.timings,
         )
         site.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_sites(site)
         staging = site.with_name(f".{site.name}.new-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         try:

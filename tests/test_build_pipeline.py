@@ -151,6 +151,23 @@ def test_unchanged_data_rewrites_no_page(built: tuple[Path, Path, dict[str, str]
     assert report.pages_written == 0 and report.pages_deleted == 0 and report.pages_unchanged > 50
 
 
+def test_old_sites_are_removed_after_the_swap_and_leftovers_by_the_next_build(
+    built: tuple[Path, Path, dict[str, str]],
+) -> None:
+    import time
+
+    tmp, data, _ = built
+    leftover = tmp / ".site.old-12345-1"  # what a killed removal leaves behind
+    (leftover / "communities").mkdir(parents=True)
+    (leftover / "communities" / "index.html").write_text("旧", "utf-8")
+    build(data, tmp / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
+    assert (tmp / "site" / "index.html").is_file()
+    deadline = time.monotonic() + 30
+    while [p for p in tmp.iterdir() if p.name.startswith(".site.")] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in tmp.iterdir() if p.name.startswith(".site.")]
+
+
 def test_invalid_data_leaves_the_previous_site(built: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
     tmp, data, _ = built
     before = _snapshot(tmp / "site")

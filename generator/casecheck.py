@@ -519,7 +519,6 @@ def check_case_files(
     reference check (when a YAML file that defines them could not be read).
     """
     import duckdb
-    import pyarrow as pa
 
     issues: list[Issue] = []
     # Each file's issues are kept in the result cache under a key made of the file's bytes and
@@ -553,21 +552,18 @@ def check_case_files(
             }
         )
         try:
-            con.register(
-                "communities_ref",
-                pa.table({"id": pa.array(sorted(communities or ()), pa.string())}),
+            # the known ids as small tables, from list parameters (one statement each)
+            con.execute(
+                "CREATE TEMP TABLE communities_ref AS SELECT unnest($1::VARCHAR[]) AS id",
+                [sorted(communities or ())],
             )
             grids_known = grids is not None
             grids = grids or {}
             grid_ids = sorted(grids)
-            con.register(
-                "grids_ref",
-                pa.table(
-                    {
-                        "id": pa.array(grid_ids, pa.string()),
-                        "community": pa.array([grids[g] for g in grid_ids], pa.string()),
-                    }
-                ),
+            con.execute(
+                "CREATE TEMP TABLE grids_ref AS "
+                "SELECT unnest($1::VARCHAR[]) AS id, unnest($2::VARCHAR[]) AS community",
+                [grid_ids, [grids[g] for g in grid_ids]],
             )
             for path in files:
                 file = rel(path, root)

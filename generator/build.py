@@ -328,6 +328,9 @@ def build(
                     report.indexed, report.index_notes = index_site(staging)
             with _timed(timings, "swap"):
                 swap(staging, site)
+            from generator import pinyin
+
+            pinyin.save()  # names the search stage spelled
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return report

@@ -13,8 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pypinyin import lazy_pinyin
-
+from generator import pinyin
 from generator.model import (
     GOVERNANCE_TAGS,
     AgendaItem,
@@ -52,7 +51,7 @@ TAG_MEANINGS: dict[str, str] = {
 
 def tag_slug(tag: str) -> str:
     """A stable ASCII file name for a (usually Chinese) tag: 自治 → zizhi."""
-    slug = "-".join(p for p in lazy_pinyin(tag) if p)
+    slug = "-".join(p for p in pinyin.syllables(tag) if p)
     slug = "".join(ch if ch.isascii() and (ch.isalnum() or ch == "-") else "-" for ch in slug.lower())
     slug = "-".join(part for part in slug.split("-") if part)
     return slug or "tag"
@@ -171,7 +170,7 @@ def _all_tags(ds: Dataset) -> dict[str, dict[str, list]]:
             for tag in record.tags:
                 found[tag][kind].append(record)
     order = [t for t in GOVERNANCE_TAGS if t in found] + sorted(
-        (t for t in found if t not in GOVERNANCE_TAGS), key=lambda t: lazy_pinyin(t)
+        (t for t in found if t not in GOVERNANCE_TAGS), key=pinyin.syllables
     )
     return {t: found[t] for t in order}
 
@@ -452,7 +451,7 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             **common,
             "title": "政策知识库",
             "policies": policies,
-            "by_issuer": sorted(by_issuer.items(), key=lambda kv: (-len(kv[1]), lazy_pinyin(kv[0]))),
+            "by_issuer": sorted(by_issuer.items(), key=lambda kv: (-len(kv[1]), pinyin.syllables(kv[0]))),
             "by_year": sorted(by_year.items(), reverse=True),
             "by_tag": [(t, by_tag[t]) for t in tags if t in by_tag],
         },

@@ -32,6 +32,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from generator import pinyin
 from generator.pages import Asset, Page, RenderContext
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
@@ -489,6 +490,7 @@ def _render_share(
         if put_file(docs_dir, rel, data):
             written.append(rel)
     timings["write"] = time.perf_counter() - start
+    pinyin.save()  # names this worker spelled, for the next build
     return written, len(files) - len(written), timings
 
 
@@ -600,6 +602,7 @@ def render(
         start = time.perf_counter()
         result = write_docs(files, docs_dir, content_dir, links)
         timings["write"] = time.perf_counter() - start
+        pinyin.save()
     result.timings = timings
     return result
 

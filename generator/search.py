@@ -90,8 +90,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pypinyin import Style, lazy_pinyin
-
+from generator import pinyin
 from generator.build import BuildError
 
 OUTPUT_SUBDIR = "pagefind"
@@ -208,7 +207,7 @@ class SearchIndexReport:
 
 def _readings(name: str) -> list[list[str]]:
     """One syllable list per reading of ``name`` (the everyday one first)."""
-    base = [s.lower() for s in lazy_pinyin(name, style=Style.NORMAL, errors="default")]
+    base = [s.lower() for s in pinyin.syllables(name)]
     chars = [c for c in name if not c.isspace()]
     if len(chars) != len(base):  # non-Han runs come back as one item; no alternatives then
         return [base]

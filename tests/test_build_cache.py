@@ -235,3 +235,36 @@ def test_the_case_export_started_early_is_the_one_the_page_would_make(tmp_path: 
     (data / "datapackage.yaml").write_text("resources: [", "utf-8")
     late = CasesExport(data).start()
     assert late.result(dataset.case_files, fields)[0].read_bytes() == expected
+
+
+def test_pinyin_is_remembered_and_pypinyin_loaded_only_for_new_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import sys
+
+    from pypinyin import lazy_pinyin
+
+    from generator import pinyin
+
+    monkeypatch.setattr(pinyin, "MEMO_FILE", tmp_path / "pinyin.json")
+    monkeypatch.setattr(pinyin, "_memo", None)
+    monkeypatch.setattr(pinyin, "_new", {})
+    assert pinyin.syllables("临平街道") == lazy_pinyin("临平街道") == ["lin", "ping", "jie", "dao"]
+    assert pinyin.syllables("重庆") == lazy_pinyin("重庆")
+    pinyin.save()
+
+    # a later build: the memo file answers, pypinyin is not needed for these names
+    monkeypatch.setattr(pinyin, "_memo", None)
+    monkeypatch.setitem(sys.modules, "pypinyin", None)
+    assert pinyin.syllables("临平街道") == ["lin", "ping", "jie", "dao"]
+    with pytest.raises(ImportError):
+        pinyin.syllables("南苑街道")
+
+    # another pypinyin version: the memo is not trusted
+    stored = json.loads((tmp_path / "pinyin.json").read_text("utf-8"))
+    stored["pypinyin"] = "0.0"
+    (tmp_path / "pinyin.json").write_text(json.dumps(stored), "utf-8")
+    monkeypatch.setattr(pinyin, "_memo", None)
+    with pytest.raises(ImportError):
+        pinyin.syllables("临平街道")

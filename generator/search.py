@@ -38,9 +38,13 @@ its index chunks grow with the page count). So the index is cut by area:
 - Pagefind runs one shard after the other: memory is bounded by the largest shard, not by
   the site (measured: 268 MB per run at 2,000 pages).
 - The place-name finder is independent of the shards: every community and street, under
-  ``gongzhi-places/``, bucketed by each Han character of its name (administrative suffixes
-  left out) and by the first two letters of each pinyin key, so a query fetches one bucket
-  of a few KB, and any community of the province is one click away from any page.
+  ``gongzhi-places/``, hashed into buckets of a few dozen entries by lookup keys (pairs of
+  Han characters of the name, the first letters of its pinyin and initials; see
+  ``place_keys``), so a query fetches one or two files of a few KB, and any community of the
+  province is one click away from any page. First tried: one bucket per Han character and
+  per two pinyin letters; on the province replica (25,000 村社 with names drawn from a small
+  pool of characters) the largest bucket was 436 KB and a query for a 村社 fetched 282 KB of
+  place names.
 
 Choosing ``SHARD_PAGES`` = 2,000 (district tier, 3,985 pages, 20 streets of about 197 pages;
 ``bench/bench_search.py``): with one index a query fetched 255–275 KB, of which the index
@@ -495,30 +499,70 @@ def _assemble(copy: Path, target: Path, streets: Iterable[str | None]) -> None:
 # --------------------------------------------------------------------------- place names
 
 
-def _place_keys(name: str) -> tuple[set[str], set[str]]:
-    """Bucket keys of one place name: its Han characters (administrative suffixes left out,
-    so 社区 alone finds nothing) and the first two letters of each pinyin key."""
-    generic = set("".join(_ADMIN_SUFFIXES))
-    han = {f"h-{ord(c):x}" for c in name if _HAN.match(c) and c not in generic}
-    letters = {f"p-{key[:2]}" for key in pinyin_keys(name) if len(key) >= 2}
-    return han, letters
+# Characters of administrative suffixes that never begin a place name: a bigram with one of
+# them is no key (so 社区 alone lists nothing). 新 and 小 (新村, 小区) often begin names and
+# stay keys. assets/search.js holds the same list.
+PLACE_GENERIC = "".join(sorted(set("".join(_ADMIN_SUFFIXES)) - set("新小")))
+PLACE_ENTRIES_PER_BUCKET = 24  # the bucket count is chosen for about this many entries each
+
+
+def place_hash(key: str) -> int:
+    """FNV-1a (32 bit) over the UTF-16 code units of ``key``; search.js computes the same."""
+    value = 0x811C9DC5
+    data = key.encode("utf-16-le")
+    for i in range(0, len(data), 2):
+        value ^= data[i] | (data[i + 1] << 8)
+        value = (value * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+def place_keys(name: str) -> set[str]:
+    """Lookup keys of one place name.
+
+    - ``h`` + every two consecutive Han characters of the name that are not suffix characters:
+      a Chinese query of two or more characters looks up its first such pair (every name
+      containing the query contains that pair);
+    - ``i`` + the first two letters of each pinyin initials key (临平街道 → lpjd, lp → ``ilp``):
+      a query of two or three letters;
+    - ``f`` + the first four letters of each full pinyin key (linpingjiedao, linping →
+      ``flinp``): a query of four letters or more (which also looks up its ``i`` key).
+    """
+    keys: set[str] = set()
+    chars = [c for c in name if _HAN.match(c)]
+    for a, b in itertools.pairwise(chars):
+        if a not in PLACE_GENERIC and b not in PLACE_GENERIC:
+            keys.add("h" + a + b)
+    readings = set()
+    for form in {name.strip(), core_name(name)}:
+        for reading in _readings(form):
+            for full, initials in _spellings(reading):
+                readings.add((_tokens(full), _tokens(initials)))
+    for full, initials in readings:
+        if len(initials) >= 2:
+            keys.add("i" + initials[:2])
+        if len(full) >= 4:
+            keys.add("f" + full[:4])
+    return keys
 
 
 def _write_places(
     pages: Sequence[_Page], streets: list[str], bundle: Path
-) -> tuple[int, dict[str, str], int]:
-    """The place-name finder's buckets: communities and streets by Chinese name, pinyin and
-    initials, one small JSON file per first character / first two letters of a key.
+) -> tuple[int, int, int]:
+    """The place-name finder: every community and street by Chinese name, pinyin and
+    initials, in small JSON files ``gongzhi-places/<n>.json``.
 
-    Entry: [name, path, type, street index (into the manifest's streets), pinyin keys].
-    Returns (places, the bucket keys for the manifest, largest bucket in bytes): the
-    manifest lists which buckets exist (the characters, 3 bytes each, and the letter pairs),
-    so the browser never asks for one that does not.
+    Each lookup key (``place_keys``) goes to bucket ``place_hash(key) % buckets``; the bucket
+    count (a power of two, in the manifest) keeps buckets at a few dozen entries, so a query
+    fetches one file of a few KB whatever the size of the site, and every bucket exists (no
+    listing of keys in the manifest, no request that ends in "not found"). The browser checks
+    each entry of the bucket against the query itself. Entry: [name, path, type, street index
+    (into the manifest's streets), pinyin keys].
+
+    Returns (places, buckets, largest bucket in bytes).
     """
     index = {name: i for i, name in enumerate(streets)}
-    buckets: dict[str, list[list[object]]] = {}
+    entries: list[tuple[list[object], set[str]]] = []
     seen: set[str] = set()
-    places = 0
     for page in pages:
         kind = page.value(FILTER_TYPE)
         street = page.value(FILTER_STREET)
@@ -532,22 +576,25 @@ def _write_places(
         if path in seen:
             continue
         seen.add(path)
-        entry = [page.title, path, kind, index.get(street, -1),
-                 " ".join(pinyin_keys(page.title))]
-        han, letters = _place_keys(page.title)
-        for key in han | letters:
-            buckets.setdefault(key, []).append(entry)
-        places += 1
+        entry: list[object] = [page.title, path, kind, index.get(street, -1),
+                               " ".join(pinyin_keys(page.title))]
+        entries.append((entry, place_keys(page.title)))
+    total_keys = sum(len(keys) for _, keys in entries)
+    count = 1
+    while count * PLACE_ENTRIES_PER_BUCKET < total_keys:
+        count *= 2
+    buckets: list[list[list[object]]] = [[] for _ in range(count)]
+    for entry, keys in entries:
+        for number in sorted({place_hash(key) % count for key in keys}):
+            buckets[number].append(entry)
     folder = bundle / PLACES_SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     largest = 0
-    for key, entries in buckets.items():
-        text = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
-        (folder / f"{key}.json").write_text(text, encoding="utf-8")
+    for number, bucket in enumerate(buckets):
+        text = json.dumps(bucket, ensure_ascii=False, separators=(",", ":"))
+        (folder / f"{number}.json").write_text(text, encoding="utf-8")
         largest = max(largest, len(text.encode("utf-8")))
-    han = "".join(sorted(chr(int(k[2:], 16)) for k in buckets if k.startswith("h-")))
-    letters = " ".join(sorted(k[2:] for k in buckets if k.startswith("p-")))
-    return places, {"han": han, "pinyin": letters}, largest
+    return len(entries), count, largest
 
 
 def _area_name(site: Path) -> str:
@@ -747,7 +794,7 @@ def index_site(
             "streets": street_names,
         }
         places, buckets, largest = _write_places(pages, street_names, bundle_new)
-        manifest["places"] = {"count": places, **buckets}
+        manifest["places"] = {"count": places, "buckets": buckets}
         (bundle_new / SHARDS_FILE).write_text(
             json.dumps(manifest, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
         )
@@ -769,7 +816,7 @@ def index_site(
         warnings=warnings,
         shards=[common, *areas],
         places=places,
-        place_buckets=len(buckets["han"]) + len(buckets["pinyin"].split()),
+        place_buckets=buckets,
         place_bucket_max_bytes=largest,
         peak_memory_mb=_peak_child_rss_mb(),
     )

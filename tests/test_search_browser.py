@@ -491,8 +491,10 @@ def test_place_finder_finds_streets_and_keeps_quiet_otherwise(spage: Any, sharde
     assert _places(spage) == []
     _search(spage, "网格员")
     assert _places(spage) == []
-    # only buckets the manifest lists are asked for (no 404s)
-    assert not [u for u in spage.requests if "/gongzhi-places/" in u and ("h-793e" in u or "h-7f51" in u)]
+    _search(spage, "新丰")  # 新 begins names (新村 is a suffix, but 新 alone is no suffix)
+    assert _places(spage)[0]["name"] == "新丰社区"
+    _search(spage, "xinf")
+    assert _places(spage)[0]["name"] == "新丰社区"
 
 
 def test_no_result_in_a_street_offers_every_street(spage: Any, sharded_origin: str) -> None:

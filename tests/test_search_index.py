@@ -20,6 +20,8 @@ from generator.search import (
     pagefind_executable,
     pinyin_keys,
     pinyin_text,
+    place_hash,
+    place_keys,
     spaced_cjk,
     spaced_html,
 )
@@ -319,29 +321,39 @@ def test_sharded_layout_on_disk(street_site: Path) -> None:
     assert not [p for p in street_site.parent.iterdir() if p.name.startswith(".pagefind")]
 
 
+def test_place_keys() -> None:
+    assert place_keys("褚家社区") == {"h褚家", "icj", "fchuj"}
+    assert place_keys("新丰村") >= {"h新丰", "ixf", "fxinf"}  # 新 begins names: it stays a key
+    assert place_keys("南苑街道") == {"h南苑", "iny", "fnany"}
+    assert not any(k.startswith("h") for k in place_keys("社区"))  # suffix characters alone
+
+
+def test_place_hash_is_fnv1a_over_utf16() -> None:
+    assert place_hash("") == 0x811C9DC5
+    assert place_hash("a") == 0xE40C292C  # FNV-1a 32 of one unit 0x61
+    assert place_hash("h褚家") != place_hash("h家褚")
+
+
 def test_place_name_buckets(street_site: Path) -> None:
     report = index_site(street_site, shard_pages=5)
     assert report.places == 7  # 3 streets and 4 communities
     bundle = street_site / "pagefind"
     manifest = json.loads((bundle / "gongzhi-shards.json").read_text("utf-8"))
-    places = bundle / "gongzhi-places"
+    count = manifest["places"]["buckets"]
+    assert manifest["places"]["count"] == 7 and count == report.place_buckets
+    assert count & (count - 1) == 0  # a power of two
+    files = {p.name for p in (bundle / "gongzhi-places").iterdir()}
+    assert files == {f"{n}.json" for n in range(count)}  # every bucket exists: no 404
 
     def bucket(key: str) -> list[list]:
-        return json.loads((places / f"{key}.json").read_text("utf-8"))
+        number = place_hash(key) % count
+        return json.loads((bundle / "gongzhi-places" / f"{number}.json").read_text("utf-8"))
 
     chujia = ["褚家社区", "communities/chujia/", "社区", 1, "chujiashequ cjsq chujia cj"]
-    assert chujia in bucket(f"h-{ord('褚'):x}") and chujia in bucket(f"h-{ord('家'):x}")
-    assert chujia in bucket("p-ch") and chujia in bucket("p-cj")
-    assert ["南苑街道", "streets/s002/", "街道", 1, "nanyuanjiedao nyjd nanyuan ny"] in bucket("p-ny")
-    # administrative suffixes are no keys: 社区 alone does not list every community
-    assert not (places / f"h-{ord('社'):x}.json").exists()
-    assert not (places / f"h-{ord('区'):x}.json").exists()
-    # the manifest lists the buckets that exist, so the browser asks for no other
-    listed = manifest["places"]
-    assert listed["count"] == 7
-    assert {f"h-{ord(c):x}" for c in listed["han"]} | {f"p-{p}" for p in listed["pinyin"].split()} == {
-        p.stem for p in places.iterdir()
-    }
+    for key in ("h褚家", "icj", "fchuj"):
+        assert chujia in bucket(key), key
+    street = ["南苑街道", "streets/s002/", "街道", 1, "nanyuanjiedao nyjd nanyuan ny"]
+    assert street in bucket("iny") and street in bucket("fnany")
     assert report.place_bucket_max_bytes < 2000
 
 

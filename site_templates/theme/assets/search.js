@@ -31,9 +31,9 @@
   var SCOPE_STORE = "gongzhi.search.scope";
   var SCOPE_ALL = "*";
   var SCOPE_COMMON = "";
-  /* Characters of administrative suffixes: not bucket keys of the place-name finder (keep in
-     step with _ADMIN_SUFFIXES in generator/search.py). */
-  var GENERIC = "村民委员会居民委员会股份经济合作社经济合作社居委会村委会居民区街道办街道社区小区新村村镇乡";
+  /* Characters of administrative suffixes that begin no place name (generator/search.py's
+     PLACE_GENERIC; keep in step). */
+  var GENERIC = "乡份会作办区合员委居村民济社经股街道镇";
 
   /* The index holds every CJK character as a word of its own (generator/search.py,
      spaced_cjk; keep these ranges in step), so the query is spaced the same way here and a
@@ -540,64 +540,86 @@
 
   /* ----------------------------------------------------------------- place names */
 
-  function placeKey(query) {
-    var chars = query.replace(/\s+/g, "");
-    for (var i = 0; i < chars.length; i++) {
-      var c = chars.charAt(i);
-      if (/[\u3400-\u9fff]/.test(c)) {
-        if (GENERIC.indexOf(c) < 0) return "h-" + c.charCodeAt(0).toString(16);
-      }
+  /* FNV-1a over UTF-16 code units: generator/search.py's place_hash. */
+  function placeHash(key) {
+    var h = 0x811c9dc5;
+    for (var i = 0; i < key.length; i++) {
+      h ^= key.charCodeAt(i);
+      h = Math.imul(h, 0x01000193) >>> 0;
     }
-    if (/[\u3400-\u9fff]/.test(chars)) return null;
-    var letters = chars.toLowerCase().replace(/[^0-9a-z]/g, "");
-    return letters.length >= 2 ? "p-" + letters.slice(0, 2) : null;
+    return h >>> 0;
   }
 
-  function placeBucket(key) {
-    if (!placeBuckets[key]) {
-      placeBuckets[key] = fetchJson(new URL("gongzhi-places/" + key + ".json", bundleRoot).href)
+  /* Lookup keys of a query (generator/search.py's place_keys): its first pair of Han
+     characters that are not suffix characters; or, for letters, the initials key (two or
+     three letters) and, from four letters, the full-pinyin key too. */
+  function placeQuery(query) {
+    var chars = plain(query).match(/[\u3400-\u9fff]/g) || [];
+    if (chars.length) {
+      for (var i = 0; i + 1 < chars.length; i++) {
+        if (GENERIC.indexOf(chars[i]) < 0 && GENERIC.indexOf(chars[i + 1]) < 0) {
+          return { han: true, wanted: plain(query), keys: ["h" + chars[i] + chars[i + 1]] };
+        }
+      }
+      return null;
+    }
+    var letters = query.toLowerCase().replace(/[^0-9a-z]/g, "");
+    if (letters.length < 2) return null;
+    var keys = ["i" + letters.slice(0, 2)];
+    if (letters.length >= 4) keys.push("f" + letters.slice(0, 4));
+    return { han: false, wanted: letters, keys: keys };
+  }
+
+  function placeBucket(number) {
+    if (!placeBuckets[number]) {
+      placeBuckets[number] = fetchJson(new URL("gongzhi-places/" + number + ".json", bundleRoot).href)
         .then(function (entries) { return entries || []; });
     }
-    return placeBuckets[key];
+    return placeBuckets[number];
   }
 
   /* Communities and streets whose name contains the query, or one of whose pinyin keys
      (full pinyin, initials, with and without the administrative suffix) starts with it. */
   function findPlaces(query) {
     var seq = ++state.placesSeq;
-    var key = placeKey(query);
+    var wanted = placeQuery(query);
     var type = state.type;
-    if (!key || (type && type !== "社区" && type !== "街道")) {
+    if (!wanted || (type && type !== "社区" && type !== "街道")) {
       showPlaces([]);
       return Promise.resolve();
     }
     return loadManifest().then(function () {
-      var listed = manifest && manifest.places;
-      if (!listed) return [];
-      var exists = key.charAt(0) === "h"
-        ? (listed.han || "").indexOf(String.fromCharCode(parseInt(key.slice(2), 16))) >= 0
-        : (" " + (listed.pinyin || "") + " ").indexOf(" " + key.slice(2) + " ") >= 0;
-      return exists ? placeBucket(key) : [];
+      var count = manifest && manifest.places && manifest.places.buckets;
+      if (!count) return [];
+      var numbers = [];
+      wanted.keys.forEach(function (key) {
+        var n = placeHash(key) % count;
+        if (numbers.indexOf(n) < 0) numbers.push(n);
+      });
+      return Promise.all(numbers.map(placeBucket)).then(function (lists) {
+        return [].concat.apply([], lists);
+      });
     }).then(function (entries) {
       if (seq !== state.placesSeq) return;
-      var han = key && key.charAt(0) === "h";
-      var wanted = han ? plain(query) : query.toLowerCase().replace(/[^0-9a-z]/g, "");
       var scored = [];
+      var seen = {};
       entries.forEach(function (e) {
+        if (seen[e[1]]) return;
         var name = e[0];
         var rank = -1;
-        if (han) {
-          var at = name.indexOf(wanted);
-          if (at >= 0) rank = name === wanted ? 0 : at === 0 ? 1 : 2;
+        if (wanted.han) {
+          var at = name.indexOf(wanted.wanted);
+          if (at >= 0) rank = name === wanted.wanted ? 0 : at === 0 ? 1 : 2;
         } else {
           var keys = String(e[4] || "").split(" ");
           for (var i = 0; i < keys.length; i++) {
-            if (keys[i] === wanted) { rank = 0; break; }
-            if (keys[i].indexOf(wanted) === 0) rank = rank < 0 ? 1 : Math.min(rank, 1);
+            if (keys[i] === wanted.wanted) { rank = 0; break; }
+            if (keys[i].indexOf(wanted.wanted) === 0) rank = 1;
           }
         }
         if (rank < 0) return;
-        if (state.street && streets()[e[3]] && streets()[e[3]] !== state.street && e[2] !== "街道") return;
+        if (state.street && streets()[e[3]] && streets()[e[3]] !== state.street) return;
+        seen[e[1]] = true;
         scored.push({ e: e, rank: rank });
       });
       scored.sort(function (a, b) {

@@ -41,10 +41,12 @@ its index chunks grow with the page count). So the index is cut by area:
   ``gongzhi-places/``, hashed into buckets of a few dozen entries by lookup keys (pairs of
   Han characters of the name, the first letters of its pinyin and initials; see
   ``place_keys``), so a query fetches one or two files of a few KB, and any community of the
-  province is one click away from any page. First tried: one bucket per Han character and
-  per two pinyin letters; on the province replica (25,000 村社 with names drawn from a small
-  pool of characters) the largest bucket was 436 KB and a query for a 村社 fetched 282 KB of
-  place names.
+  province is one click away from any page. A key keeps its 24 best entries (short keys
+  such as two initials stand for hundreds of 村社; longer queries use longer keys). First
+  tried: one bucket per Han character and per two pinyin letters; on the province replica
+  (25,000 村社 with names drawn from a small pool of characters) the largest bucket was
+  436 KB and a query for a 村社 fetched 282 KB of place names; then hashed buckets without
+  the cap, whose largest was still 180 KB (the bucket of a common pair of initials).
 
 Choosing ``SHARD_PAGES`` = 2,000 (district tier, 3,985 pages, 20 streets of about 197 pages;
 ``bench/bench_search.py``): with one index a query fetched 255–275 KB, of which the index
@@ -504,6 +506,7 @@ def _assemble(copy: Path, target: Path, streets: Iterable[str | None]) -> None:
 # stay keys. assets/search.js holds the same list.
 PLACE_GENERIC = "".join(sorted(set("".join(_ADMIN_SUFFIXES)) - set("新小")))
 PLACE_ENTRIES_PER_BUCKET = 24  # the bucket count is chosen for about this many entries each
+PLACE_KEY_MAX = 24  # entries kept per lookup key, best first (the search box shows six)
 
 
 def place_hash(key: str) -> int:
@@ -519,30 +522,55 @@ def place_hash(key: str) -> int:
 def place_keys(name: str) -> set[str]:
     """Lookup keys of one place name.
 
-    - ``h`` + every two consecutive Han characters of the name that are not suffix characters:
-      a Chinese query of two or more characters looks up its first such pair (every name
-      containing the query contains that pair);
-    - ``i`` + the first two letters of each pinyin initials key (临平街道 → lpjd, lp → ``ilp``):
-      a query of two or three letters;
-    - ``f`` + the first four letters of each full pinyin key (linpingjiedao, linping →
-      ``flinp``): a query of four letters or more (which also looks up its ``i`` key).
+    - ``h`` + every two and every three consecutive Han characters of the name that are not
+      suffix characters: a Chinese query looks up its first such triple, else its first pair
+      (every name containing the query contains it);
+    - ``i`` + the first two and the first three letters of each initials key (临平街道 → lpjd,
+      lp → ``ilp``, ``ilpj``): a query of two or three letters, and of more (its first three);
+    - ``f`` + the first 4, 6 and 8 letters of each full pinyin key (linpingjiedao, linping →
+      ``flinp``, ``flinpin``, ``flinpingj``): a query of four letters or more looks up the
+      longest of these it covers.
     """
     keys: set[str] = set()
     chars = [c for c in name if _HAN.match(c)]
-    for a, b in itertools.pairwise(chars):
-        if a not in PLACE_GENERIC and b not in PLACE_GENERIC:
-            keys.add("h" + a + b)
-    readings = set()
+    for size in (2, 3):
+        for start in range(len(chars) - size + 1):
+            run = chars[start : start + size]
+            if not any(c in PLACE_GENERIC for c in run):
+                keys.add("h" + "".join(run))
+    for full, initials in _place_spellings(name):
+        for size in (2, 3):
+            if len(initials) >= size:
+                keys.add("i" + initials[:size])
+        for size in PLACE_FULL_PREFIXES:
+            if len(full) >= size:
+                keys.add("f" + full[:size])
+    return keys
+
+
+PLACE_FULL_PREFIXES = (4, 6, 8)
+
+
+def _place_spellings(name: str) -> set[tuple[str, str]]:
+    spellings = set()
     for form in {name.strip(), core_name(name)}:
         for reading in _readings(form):
             for full, initials in _spellings(reading):
-                readings.add((_tokens(full), _tokens(initials)))
-    for full, initials in readings:
-        if len(initials) >= 2:
-            keys.add("i" + initials[:2])
-        if len(full) >= 4:
-            keys.add("f" + full[:4])
-    return keys
+                spellings.add((_tokens(full), _tokens(initials)))
+    return spellings
+
+
+def _place_rank(entry: list[object], key: str) -> tuple[int, int, int, str]:
+    """Order of the entries under one key, as the browser ranks them: an exact match first
+    (the name, or one of its pinyin keys, is the key itself), streets before 村社, short
+    names first."""
+    name = str(entry[0])
+    text = key[1:]
+    if key[0] == "h":
+        exact = 0 if text in (name, core_name(name)) else 1 if name.startswith(text) else 2
+    else:
+        exact = 0 if text in str(entry[4]).split() else 1
+    return (exact, 0 if entry[2] == "街道" else 1, len(name), name)
 
 
 def _write_places(
@@ -551,17 +579,44 @@ def _write_places(
     """The place-name finder: every community and street by Chinese name, pinyin and
     initials, in small JSON files ``gongzhi-places/<n>.json``.
 
-    Each lookup key (``place_keys``) goes to bucket ``place_hash(key) % buckets``; the bucket
-    count (a power of two, in the manifest) keeps buckets at a few dozen entries, so a query
-    fetches one file of a few KB whatever the size of the site, and every bucket exists (no
-    listing of keys in the manifest, no request that ends in "not found"). The browser checks
-    each entry of the bucket against the query itself. Entry: [name, path, type, street index
-    (into the manifest's streets), pinyin keys].
+    Each lookup key (``place_keys``) keeps its best ``PLACE_KEY_MAX`` entries (the search box
+    shows six): a short key such as the initials ``xx`` can stand for hundreds of the
+    province's 村社, and longer queries look up longer keys, whose lists are short. Keys go
+    to bucket ``place_hash(key) % buckets``; the bucket count (a power of two, in the
+    manifest) keeps buckets at a few dozen entries, so a query fetches one or two files of a
+    few KB whatever the size of the site, and every bucket exists (no listing of keys in the
+    manifest, no request that ends in "not found"). The browser checks each entry of a bucket
+    against the query itself. Entry: [name, path, type, street index (into the manifest's
+    streets), pinyin keys].
 
     Returns (places, buckets, largest bucket in bytes).
     """
+    places, kept = place_lists(pages, streets)
+    total = sum(len(entries) for entries in kept.values())
+    count = 1
+    while count * PLACE_ENTRIES_PER_BUCKET < total:
+        count *= 2
+    buckets: list[dict[str, list[object]]] = [{} for _ in range(count)]
+    for key, entries in kept.items():
+        bucket = buckets[place_hash(key) % count]
+        for entry in entries:
+            bucket[str(entry[1])] = entry
+    folder = bundle / PLACES_SUBDIR
+    folder.mkdir(parents=True, exist_ok=True)
+    largest = 0
+    for number, bucket in enumerate(buckets):
+        text = json.dumps(list(bucket.values()), ensure_ascii=False, separators=(",", ":"))
+        (folder / f"{number}.json").write_text(text, encoding="utf-8")
+        largest = max(largest, len(text.encode("utf-8")))
+    return places, count, largest
+
+
+def place_lists(
+    pages: Sequence[_Page], streets: list[str]
+) -> tuple[int, dict[str, list[list[object]]]]:
+    """Every lookup key with its best ``PLACE_KEY_MAX`` entries; and the number of places."""
     index = {name: i for i, name in enumerate(streets)}
-    entries: list[tuple[list[object], set[str]]] = []
+    by_key: dict[str, list[list[object]]] = {}
     seen: set[str] = set()
     for page in pages:
         kind = page.value(FILTER_TYPE)
@@ -578,23 +633,13 @@ def _write_places(
         seen.add(path)
         entry: list[object] = [page.title, path, kind, index.get(street, -1),
                                " ".join(pinyin_keys(page.title))]
-        entries.append((entry, place_keys(page.title)))
-    total_keys = sum(len(keys) for _, keys in entries)
-    count = 1
-    while count * PLACE_ENTRIES_PER_BUCKET < total_keys:
-        count *= 2
-    buckets: list[list[list[object]]] = [[] for _ in range(count)]
-    for entry, keys in entries:
-        for number in sorted({place_hash(key) % count for key in keys}):
-            buckets[number].append(entry)
-    folder = bundle / PLACES_SUBDIR
-    folder.mkdir(parents=True, exist_ok=True)
-    largest = 0
-    for number, bucket in enumerate(buckets):
-        text = json.dumps(bucket, ensure_ascii=False, separators=(",", ":"))
-        (folder / f"{number}.json").write_text(text, encoding="utf-8")
-        largest = max(largest, len(text.encode("utf-8")))
-    return len(entries), count, largest
+        for key in place_keys(page.title):
+            by_key.setdefault(key, []).append(entry)
+    kept = {
+        key: sorted(entries, key=lambda e, k=key: _place_rank(e, k))[:PLACE_KEY_MAX]
+        for key, entries in by_key.items()
+    }
+    return len(seen), kept
 
 
 def _area_name(site: Path) -> str:

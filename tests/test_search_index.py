@@ -15,6 +15,7 @@ import pytest
 from generator.build import BuildError
 from generator.search import (
     SearchIndexError,
+    _copy_page,
     core_name,
     index_site,
     pagefind_executable,
@@ -22,6 +23,7 @@ from generator.search import (
     pinyin_text,
     place_hash,
     place_keys,
+    place_lists,
     spaced_cjk,
     spaced_html,
 )
@@ -322,9 +324,11 @@ def test_sharded_layout_on_disk(street_site: Path) -> None:
 
 
 def test_place_keys() -> None:
-    assert place_keys("褚家社区") == {"h褚家", "icj", "fchuj"}
+    assert place_keys("褚家社区") == {"h褚家", "icj", "icjs", "fchuj", "fchujia", "fchujiash"}
     assert place_keys("新丰村") >= {"h新丰", "ixf", "fxinf"}  # 新 begins names: it stays a key
-    assert place_keys("南苑街道") == {"h南苑", "iny", "fnany"}
+    assert {k for k in place_keys("南苑街道") if k[0] == "h"} == {"h南苑"}
+    assert {k for k in place_keys("东湖新城社区") if k[0] == "h"} == {
+        "h东湖", "h湖新", "h新城", "h东湖新", "h湖新城"}
     assert not any(k.startswith("h") for k in place_keys("社区"))  # suffix characters alone
 
 
@@ -350,11 +354,31 @@ def test_place_name_buckets(street_site: Path) -> None:
         return json.loads((bundle / "gongzhi-places" / f"{number}.json").read_text("utf-8"))
 
     chujia = ["褚家社区", "communities/chujia/", "社区", 1, "chujiashequ cjsq chujia cj"]
-    for key in ("h褚家", "icj", "fchuj"):
+    for key in ("h褚家", "icj", "icjs", "fchuj", "fchujia", "fchujiash"):
         assert chujia in bucket(key), key
     street = ["南苑街道", "streets/s002/", "街道", 1, "nanyuanjiedao nyjd nanyuan ny"]
     assert street in bucket("iny") and street in bucket("fnany")
     assert report.place_bucket_max_bytes < 2000
+
+
+def test_a_place_key_keeps_its_best_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eighteen 村社 share the initials lx: the key keeps the best few (streets first, then
+    short names), and longer keys still reach every one."""
+    monkeypatch.setattr("generator.search.PLACE_KEY_MAX", 5)
+    site = tmp_path / "site"
+    _write(site, "streets/s1/index.html", "临溪街道", _street_meta("临溪街道", "临溪街道"), "街道")
+    stems = "溪夏霞仙贤祥翔香湘兴星杏秀轩萱雪训迅"
+    for i, c in enumerate(stems):
+        _write(site, f"communities/c{i}/index.html", f"刘{c}社区", _street_meta("临溪街道", f"刘{c}社区"), "社区")
+    copy = tmp_path / "copy"
+    pages = [_copy_page((str(p), p.relative_to(site).as_posix(), str(copy))) for p in site.rglob("*.html")]
+    places, lists = place_lists(pages, ["临溪街道"])
+    assert places == 19
+    assert len(lists["ilx"]) == 5 and lists["ilx"][0][0] == "临溪街道"
+    assert len(lists["fliux"]) == 5  # liuxi, liuxia, liuxian …
+    for c in stems:  # each still reachable by its own characters
+        assert [e[0] for e in lists["h刘" + c]] == [f"刘{c}社区"]
+    assert [e[0] for e in lists["fliuxiu"]] == ["刘秀社区"]
 
 
 def test_shard_budget_from_the_environment(street_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:

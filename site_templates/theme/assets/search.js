@@ -550,23 +550,29 @@
     return h >>> 0;
   }
 
-  /* Lookup keys of a query (generator/search.py's place_keys): its first pair of Han
-     characters that are not suffix characters; or, for letters, the initials key (two or
-     three letters) and, from four letters, the full-pinyin key too. */
+  /* Lookup keys of a query (generator/search.py's place_keys): its first three, else two,
+     consecutive Han characters that are not suffix characters; for letters, the initials
+     key of its first two or three letters and, from four letters, the full-pinyin key of its
+     first 4, 6 or 8. */
   function placeQuery(query) {
-    var chars = plain(query).match(/[\u3400-\u9fff]/g) || [];
-    if (chars.length) {
-      for (var i = 0; i + 1 < chars.length; i++) {
-        if (GENERIC.indexOf(chars[i]) < 0 && GENERIC.indexOf(chars[i + 1]) < 0) {
-          return { han: true, wanted: plain(query), keys: ["h" + chars[i] + chars[i + 1]] };
+    var wanted = plain(query);
+    var chars = wanted.split("");
+    var han = /[\u3400-\u9fff]/;
+    if (han.test(wanted)) {
+      var ok = chars.map(function (c) { return han.test(c) && GENERIC.indexOf(c) < 0; });
+      for (var size = 3; size >= 2; size--) {
+        for (var i = 0; i + size <= chars.length; i++) {
+          if (ok.slice(i, i + size).every(Boolean)) {
+            return { han: true, wanted: wanted, keys: ["h" + chars.slice(i, i + size).join("")] };
+          }
         }
       }
       return null;
     }
     var letters = query.toLowerCase().replace(/[^0-9a-z]/g, "");
     if (letters.length < 2) return null;
-    var keys = ["i" + letters.slice(0, 2)];
-    if (letters.length >= 4) keys.push("f" + letters.slice(0, 4));
+    var keys = ["i" + letters.slice(0, 3)];
+    if (letters.length >= 4) keys.push("f" + letters.slice(0, letters.length >= 8 ? 8 : letters.length >= 6 ? 6 : 4));
     return { han: false, wanted: letters, keys: keys };
   }
 

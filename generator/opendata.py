@@ -101,7 +101,9 @@ def table_json(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> by
 SMALL_CASES_BYTES = 32 * 1024 * 1024  # below this, CSV case files are copied with the csv module
 
 
-def cases_csv_file(case_files: Sequence[Path], field_names: Sequence[str], cache_dir: Path) -> tuple[Path, int, int]:
+def cases_csv_file(
+    case_files: Sequence[Path], field_names: Sequence[str], cache_dir: Path, threads: int | None = None
+) -> tuple[Path, int, int]:
     """The published case CSV as a file in ``cache_dir``: (path, rows, bytes).
 
     Case files are large (millions of rows) and change once a quarter, so the export is a
@@ -119,7 +121,7 @@ def cases_csv_file(case_files: Sequence[Path], field_names: Sequence[str], cache
     for old in cache_dir.glob("cases-*"):
         old.unlink()
     tmp = data_path.with_suffix(".tmp")
-    count = write_cases_csv(case_files, field_names, tmp)
+    count = write_cases_csv(case_files, field_names, tmp, threads)
     tmp.replace(data_path)
     count_path.write_text(str(count), "utf-8")
     return data_path, count, data_path.stat().st_size
@@ -133,7 +135,9 @@ def cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[b
         return out.read_bytes(), count
 
 
-def write_cases_csv(case_files: Sequence[Path], field_names: Sequence[str], out: Path) -> int:
+def write_cases_csv(
+    case_files: Sequence[Path], field_names: Sequence[str], out: Path, threads: int | None = None
+) -> int:
     """All case records into one CSV file: DuckDB for large or Parquet files, the csv module for small ones."""
     if all(p.suffix.lower() == ".csv" for p in case_files) and sum(p.stat().st_size for p in case_files) < SMALL_CASES_BYTES:
         return _small_cases_csv(case_files, field_names, out)
@@ -142,7 +146,7 @@ def write_cases_csv(case_files: Sequence[Path], field_names: Sequence[str], out:
     def quoted(paths: Sequence[Path]) -> str:
         return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": threads} if threads else {})
     try:
         csv_files = [p for p in case_files if p.suffix.lower() != ".parquet"]
         parquet_files = [p for p in case_files if p.suffix.lower() == ".parquet"]
@@ -242,7 +246,8 @@ class CasesExport:
     def _run(self) -> None:
         assert self._planned is not None
         try:
-            self._result = cases_csv_file(*self._planned, self.cache_dir)
+            # one DuckDB thread: the other core is Python's, reading the YAML meanwhile
+            self._result = cases_csv_file(*self._planned, self.cache_dir, threads=1)
         except Exception:  # noqa: BLE001 - made again (and reported) by ``result``
             self._result = None
 

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="页数",
         help="每个街道分区的索引至多多少页（默认 2000，或环境变量 GONGZHI_SEARCH_SHARD_PAGES）；"
-        "页数少于它的网站只建一个索引",
+        "不超过它的网站只建一个索引（默认：不超过 5000 页的网站只建一个索引）",
     )
     parser.set_defaults(handler=run)
 

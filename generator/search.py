@@ -48,12 +48,24 @@ its index chunks grow with the page count). So the index is cut by area:
   436 KB and a query for a 村社 fetched 282 KB of place names; then hashed buckets without
   the cap, whose largest was still 180 KB (the bucket of a common pair of initials).
 
-Choosing ``SHARD_PAGES`` = 2,000 (district tier, 3,985 pages, 20 streets of about 197 pages;
-``bench/bench_search.py``): with one index a query fetched 255–275 KB, of which the index
-metadata was 26 KB and index chunks and fragments 74–93 KB; with shards of 2,000 pages it
-fetches 177–214 KB for queries inside the resident's street (metadata 14 KB). A smaller budget
-saves a few KB of metadata more per query but narrows what the default scope finds (a street
-alone has no district-wide programmes); a larger one brings back the growth with page count.
+Choosing the budgets (``bench/bench_search.py``, bytes per query measured in Chromium from a
+村社 page, raw / as gzip on the wire; district tier: 3,985 pages, 20 streets of about 197):
+
+==================  ===============  ================  ===============
+ district tier       one index        shards of 2,000   shards of 400
+==================  ===============  ================  ===============
+ per query           190–210 KB       178–258 KB        150–246 KB
+ on the wire (gzip)  157–177 KB       144–225 KB        116–212 KB
+ searched            all 20 streets   10 streets        2 streets
+==================  ===============  ================  ===============
+
+Two bundles in scope (common + area) fetch index chunks twice, so at 4,000 pages sharding does
+not pay: ``SINGLE_INDEX_PAGES`` = 5,000 keeps such a site in one index (which also searches
+every street). Province replica (328,131 pages, 25,000 村社): shards of 2,000 pages (168
+shards) fetch 219–261 KB per query (141–185 KB gzip), shards of 4,000 (85) 237–272 KB
+(169–206 KB gzip); ``SHARD_PAGES`` = 2,000 keeps the 300 KB goal with a margin for queries
+whose characters are common (index chunks alone reached 131 KB for one query at the district).
+Indexing the province replica: 1,011 s, 455 MB for the largest Pagefind run, 628 MB for Python.
 
 Browser runtime: Pagefind's worker script (41 KB, 12 KB gzipped) only moves the search off
 the page's thread; the search over one shard takes milliseconds, so ``search.js`` creates its
@@ -106,8 +118,10 @@ FILTERS_FILE = "gongzhi-filters.json"
 # The shard manifest and the place-name finder's buckets, in the common bundle (pagefind/).
 SHARDS_FILE = "gongzhi-shards.json"
 PLACES_SUBDIR = "gongzhi-places"
-# Page budget of one area shard (whole streets are packed up to it); see the module notes.
+# Page budget of one area shard (whole streets are packed up to it), and the size up to which a
+# site keeps one index; see the module notes.
 SHARD_PAGES = 2000
+SINGLE_INDEX_PAGES = 5000
 
 # Filter keys shown to residents; the values come from the page templates.
 FILTER_TYPE = "类型"
@@ -441,13 +455,15 @@ def _street_slugs(pages: Sequence[_Page]) -> dict[str, str]:
     return slugs
 
 
-def plan_shards(pages: Sequence[_Page], shard_pages: int) -> tuple[Shard, list[Shard]]:
+def plan_shards(
+    pages: Sequence[_Page], shard_pages: int, single_index_pages: int | None = None
+) -> tuple[Shard, list[Shard]]:
     """Group pages into the common shard and area shards of at most ``shard_pages`` pages.
 
     Whole streets only (a street is never split, so a street larger than the budget is a
     shard of its own), packed in the order of their page folders (the editors' ids follow
-    the administrative codes, so neighbouring streets share a shard). A site whose indexed
-    pages fit the budget is one shard: the common one.
+    the administrative codes, so neighbouring streets share a shard). A site of at most
+    ``single_index_pages`` indexed pages (default: ``shard_pages``) is one shard: the common one.
     """
     marked = [p for p in pages if p.marked]
     if not marked:  # nothing marks its content: Pagefind indexes whole pages, all in one
@@ -457,7 +473,7 @@ def plan_shards(pages: Sequence[_Page], shard_pages: int) -> tuple[Shard, list[S
         street = page.value(FILTER_STREET) or ""
         per_street[street] = per_street.get(street, 0) + 1
     common = per_street.pop("", 0)
-    if len(marked) <= shard_pages or not per_street:
+    if len(marked) <= max(shard_pages, single_index_pages or 0) or not per_street:
         return Shard("", "全站", (), len(marked)), []
     slugs = _street_slugs(marked)
     order = sorted(per_street, key=lambda s: (_natural(slugs.get(s, "~")), s))
@@ -758,7 +774,9 @@ def index_site(
     content), minus ``exclude_selectors`` and anything under ``data-pagefind-ignore``. Pages
     are split into shards (``plan_shards``; ``shard_pages`` pages at most, default
     ``SHARD_PAGES`` or the environment's ``GONGZHI_SEARCH_SHARD_PAGES``), each indexed by
-    its own Pagefind run, one after another so memory stays bounded by the largest shard.
+    its own Pagefind run, one after another so memory stays bounded by the largest shard. A
+    site of at most ``SINGLE_INDEX_PAGES`` pages (or of ``shard_pages`` when given) keeps
+    one index.
     The new bundle is written beside the site and swapped in, so a failed run leaves the old one.
     """
     site = Path(site_dir).resolve()
@@ -769,6 +787,9 @@ def index_site(
     budget = shard_pages if shard_pages is not None else _default_shard_pages()
     if budget < 1:
         raise SearchIndexError(f"每个分区的页数上限必须是正整数，现在是 {budget}")
+    # A budget given by the caller or the environment also sets the size of a one-index site.
+    explicit = shard_pages is not None or bool(os.environ.get("GONGZHI_SEARCH_SHARD_PAGES", "").strip())
+    single = budget if explicit else SINGLE_INDEX_PAGES
 
     staging = Path(tempfile.mkdtemp(prefix=".pagefind-", dir=site.parent))
     bundle_new = staging / output_subdir
@@ -779,7 +800,7 @@ def index_site(
             pages = _copy_site(site, copy, output_subdir)
         except OSError as exc:
             raise SearchIndexError(f"无法准备待索引的页面副本：{exc}") from exc
-        common, areas = plan_shards(pages, budget)
+        common, areas = plan_shards(pages, budget, single)
         marked_any = any(p.marked for p in pages)
         in_areas = {street for shard in areas for street in shard.streets}
         all_streets = sorted({p.value(FILTER_STREET) or "" for p in pages if p.marked} - {""})

@@ -381,6 +381,18 @@ def test_a_place_key_keeps_its_best_entries(tmp_path: Path, monkeypatch: pytest.
     assert [e[0] for e in lists["fliuxiu"]] == ["刘秀社区"]
 
 
+def test_a_site_under_the_single_index_size_keeps_one_index(
+    street_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default the budgets are SHARD_PAGES per shard and SINGLE_INDEX_PAGES for one index."""
+    monkeypatch.delenv("GONGZHI_SEARCH_SHARD_PAGES", raising=False)
+    monkeypatch.setattr("generator.search.SHARD_PAGES", 5)
+    monkeypatch.setattr("generator.search.SINGLE_INDEX_PAGES", 13)
+    assert len(index_site(street_site).shards) == 1  # 13 pages: one index
+    monkeypatch.setattr("generator.search.SINGLE_INDEX_PAGES", 12)
+    assert [s.pages for s in index_site(street_site).shards] == [2, 5, 3, 3]
+
+
 def test_shard_budget_from_the_environment(street_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GONGZHI_SEARCH_SHARD_PAGES", "6")
     assert len(index_site(street_site).shards) == 3

@@ -12,12 +12,22 @@ fresh tab each, the bytes of every ``pagefind/*`` response (what a phone downloa
 
 city, province: a full portal build at 3,000 or 25,000 村社 is too slow for this machine, so
 the district site's indexed pages are replicated to the tier's page count (the page count per
-村社 of the district tier × 3,000 or 25,000), each copy with its own 村社 names and pinyin,
-without Material's chrome (only what Pagefind reads), and indexed by the same stage.
-Material's index is not built at that size: its bytes per page from the district tier are
-scaled to the page count (said so in the output). Measured here: at the province tier
-(332,083 pages) the Pagefind binary grew past 21 GB of memory and was killed by the kernel
-on this 23 GB machine, so that tier needs a bigger machine or a sharded index.
+村社 of the district tier × 3,000 or 25,000): the pages of streets once per copy, with every
+street and 村社 name replaced (and pinyin recomputed) and their folders renamed, so each copy
+is a set of streets of its own; site-wide pages once. Pages are written without Material's
+chrome (only what Pagefind reads) and indexed by the same stage (sharded by street). The
+output says that the site is such a replica. Material's index cannot be built at that size
+here: its bytes per page from the district tier are scaled to the page count and labelled
+估算. Queries start from a 村社 page, so they search that street's shard (and the site-wide
+pages); the last query is the name of a 村社 in another shard, which the place-name finder
+answers. Bytes are reported raw and as a server with gzip on would send them (JS and JSON
+compressed; Pagefind's index files and WebAssembly are gzip already), with their parts:
+runtime, Pagefind metadata, our manifest / filters / place buckets, index chunks and fragments.
+
+Before sharding (one Pagefind index) the province tier (332,083 pages) grew past 21 GB of
+memory and was killed; sharded, its largest Pagefind run takes about 0.5 GB.
+
+``--shard-pages N`` compares shard sizes (results in ``result-N.json``).
 
 Goals (issue #4): a query transfers at most 1 % of Material's index, and at most 300 KB at the
 province tier. Results: stdout and ``bench/out/search-<tier>/result.json``.

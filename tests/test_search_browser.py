@@ -285,6 +285,13 @@ def test_pinyin_keys_are_indexed_but_hidden(page: Any, origin: str, search_site:
     assert any("安平社区" in repr(node.get("name")) for node in tree)
     for key in ("anpingshequ", "apsq"):  # not in any URL either
         assert not any(key in repr(node) for node in tree)  # and not read by screen readers
+    # found by its keys, but the excerpt shows the page's words, not the keys
+    _open_search(page, origin)
+    first = _search(page, "apsq")[0]
+    assert _path(first["href"]) == "/communities/anping/"
+    assert first["excerpt"].strip()
+    for key in ("anpingshequ", "apsq", "anping "):
+        assert key not in first["excerpt"], first["excerpt"]
 
 
 # --------------------------------------------------------------------------- instant navigation

@@ -97,6 +97,20 @@
       .replace(/\ue000/g, "<mark>").replace(/\ue001/g, "</mark>");
   }
 
+  /* The hidden pinyin keys (_search_meta.md) are indexed text, so an excerpt may end in
+     "…参与方式anpingshequ <mark>apsq</mark>". Residents read the page's words, not the keys:
+     the keys listed in the page's "pinyin" metadata are taken out of its excerpt. */
+  function withoutPinyinKeys(excerpt, keys) {
+    var words = String(keys || "").split(/\s+/).filter(function (w) { return /^[a-z0-9]+$/.test(w); });
+    if (!words.length) return excerpt;
+    words.sort(function (a, b) { return b.length - a.length; });
+    var pattern = new RegExp("(<mark>)?(?:" + words.join("|") + ")(<\\/mark>)?(?=\\s|<|$)", "g");
+    return String(excerpt || "").replace(pattern, function (match, open, close, offset, text) {
+      var before = offset > 0 ? text.charAt(offset - 1) : " ";
+      return /[a-z0-9]/i.test(before) ? match : "";  /* only whole keys, not parts of words */
+    }).replace(/\s+$/, "");
+  }
+
   function computeRoot() {
     var base = ".";
     var config = document.getElementById("__config");
@@ -692,7 +706,7 @@
       "<div class=\"md-search-result__icon md-icon\"></div>" +
       "<h1 class=\"gz-search-result__title\">" + escapeHtml(unspaced(meta.title) || data.url) + "</h1>" +
       (context ? "<p class=\"gz-search-result__context\">" + context + "</p>" : "") +
-      "<p class=\"gz-search-result__excerpt\">" + safeExcerpt(data.excerpt || "") + "</p>" +
+      "<p class=\"gz-search-result__excerpt\">" + safeExcerpt(withoutPinyinKeys(data.excerpt || "", meta.pinyin)) + "</p>" +
       "</article></a>";
     return item;
   }

@@ -429,7 +429,8 @@ def write_docs(
         if stale.is_file():
             stale.unlink()
             result.deleted.append(rel)
-    _remove_empty_dirs(docs_dir)
+    if result.deleted:  # only deleting files leaves folders empty (a walk of every folder)
+        _remove_empty_dirs(docs_dir)
     new_manifest = "\n".join(sorted(all_files)) + "\n"
     if not manifest_path.exists() or manifest_path.read_text("utf-8") != new_manifest:
         manifest_path.write_text(new_manifest, "utf-8")

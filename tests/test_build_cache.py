@@ -268,3 +268,12 @@ def test_pinyin_is_remembered_and_pypinyin_loaded_only_for_new_names(
     monkeypatch.setattr(pinyin, "_memo", None)
     with pytest.raises(ImportError):
         pinyin.syllables("临平街道")
+
+
+def test_a_page_no_longer_produced_is_deleted_with_its_empty_folder(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write_docs({"index.md": b"# a\n", "meetings/m1/index.md": b"# m1\n"}, docs)
+    result = write_docs({"index.md": b"# a\n"}, docs)
+    assert result.deleted == ["meetings/m1/index.md"]
+    assert not (docs / "meetings").exists()
+    assert (docs / "index.md").read_bytes() == b"# a\n"

@@ -99,10 +99,13 @@ def test_index_table_filters_and_sorts(site_url: str, browser) -> None:
     total = rows.count()
     assert total >= 5
     first_name = rows.first.locator("td").first.inner_text()
+    texts = rows.all_inner_texts()
+    expected = [t for t in texts if first_name in t]
+    assert 1 <= len(expected) < total  # the filter has rows to keep and rows to hide
     page.get_by_label("筛选村社：").fill(first_name)
     visible = page.locator(".gz-table tbody tr:not([hidden])")
-    assert 1 <= visible.count() < total
-    assert first_name in visible.first.inner_text()
+    # exactly the rows that contain the text stay, in their order
+    assert visible.all_inner_texts() == expected
     page.get_by_label("筛选村社：").fill("")
     assert page.locator(".gz-table tbody tr:not([hidden])").count() == total
 

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import yaml
 
+from generator.search import dir_size
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 OUR_STAGES = ("validate", "config", "derive", "render", "swap")
@@ -85,11 +87,6 @@ def bare_mkdocs_config(docs: Path, site: Path, target: Path) -> Path:
     config.setdefault("extra", {})["sample_data"] = True
     target.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")
     return target
-
-
-def folder_size(path: Path) -> tuple[int, int]:
-    files = [p for p in path.rglob("*") if p.is_file()]
-    return len(files), sum(p.stat().st_size for p in files)
 
 
 def main() -> int:
@@ -153,9 +150,9 @@ def main() -> int:
     pages = [p for p in (site / "communities").glob("*/index.html")]
     page_sizes = [p.stat().st_size for p in pages]
     html_files = [p for p in site.rglob("*.html")]
-    files, size = folder_size(site)
-    pagefind_files, pagefind_size = folder_size(site / "pagefind") if (site / "pagefind").exists() else (0, 0)
-    data_files, data_size = folder_size(site / "data") if (site / "data").exists() else (0, 0)
+    size, files = dir_size(site)
+    pagefind_size, pagefind_files = dir_size(site / "pagefind")
+    data_size, data_files = dir_size(site / "data")
     result = {
         "tier": args.tier,
         "load_average": os.getloadavg(),

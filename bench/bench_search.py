@@ -36,9 +36,7 @@ province tier. Results: stdout and ``bench/out/search-<tier>/result.json``.
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
-import http.server
 import json
 import os
 import re
@@ -46,43 +44,27 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the browser settings and static server of the tests
+
+from chromium import ARGS, CHROMIUM, serve_folder  # noqa: E402
 
 from generator.search import SearchIndexError, index_site  # noqa: E402
 
 PYTHON = ROOT / ".venv" / "bin" / "python"
 OUT = ROOT / "bench" / "out"
 TIER_COMMUNITIES = {"city": 3_000, "province": 25_000}
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LIMIT_BYTES = 300 * 1024
 LIMIT_SHARE = 0.01
 
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def dir_bytes(path: Path) -> tuple[int, int]:
-    total = files = 0
-    for entry in path.rglob("*"):
-        if entry.is_file():
-            total += entry.stat().st_size
-            files += 1
-    return total, files
 
 
 def indexed_pages(site: Path) -> list[Path]:
@@ -262,21 +244,13 @@ def _title(html: str) -> str:
 # --------------------------------------------------------------------------- measuring
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def measure_queries(site: Path, queries: list[str], start: str) -> list[dict[str, Any]]:
     """For each query, on a fresh browser context (nothing cached): bytes of every pagefind/*
     response, and the time until the status line reports on the query."""
     from playwright.sync_api import sync_playwright
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{server.server_port}"
     rows = []
-    try:
+    with serve_folder(site) as origin:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for query in queries:
@@ -346,8 +320,6 @@ def measure_queries(site: Path, queries: list[str], start: str) -> list[dict[str
                 )
                 context.close()
             browser.close()
-    finally:
-        server.shutdown()
     return rows
 
 

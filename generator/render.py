@@ -345,11 +345,7 @@ def render_all(
             template = env.get_template(item.template)
             text = template.render({**base, **item.context, "page_path": item.path})
         except jinja2.TemplateError as exc:
-            where = f"{getattr(exc, 'filename', None) or item.template}"
-            lineno = getattr(exc, "lineno", None)
-            if lineno:
-                where += f":{lineno}"
-            raise RenderError(f"无法生成页面 {item.path}：模板 {where} 出错：{exc}") from exc
+            raise RenderError(f"无法生成页面 {item.path}：模板 {_where(exc, item.template)} 出错：{exc}") from exc
         files[item.path] = text.encode("utf-8")
         if timings is not None:
             key = f"template:{item.template}"
@@ -612,9 +608,13 @@ def _load_template(env: jinja2.Environment, name: str) -> None:
     try:
         env.get_template(name)
     except jinja2.TemplateError as exc:
-        where = f"{getattr(exc, 'filename', None) or name}"
-        lineno = getattr(exc, "lineno", None)
-        raise RenderError(f"无法读取模板 {where}{f':{lineno}' if lineno else ''}：{exc}") from exc
+        raise RenderError(f"无法读取模板 {_where(exc, name)}：{exc}") from exc
+
+
+def _where(exc: jinja2.TemplateError, template: str) -> str:
+    """The template file (and line) a Jinja error points at."""
+    lineno = getattr(exc, "lineno", None)
+    return f"{getattr(exc, 'filename', None) or template}{f':{lineno}' if lineno else ''}"
 
 
 def copy_tree_if_changed(src: Path, dst: Path) -> None:

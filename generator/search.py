@@ -686,7 +686,8 @@ def pagefind_executable() -> Path:
         raise SearchIndexError(f"找不到 Pagefind 程序：{exc}") from exc
 
 
-def _dir_size(path: Path) -> tuple[int, int]:
+def dir_size(path: Path) -> tuple[int, int]:
+    """(bytes, files) of every file below ``path``."""
     total = files = 0
     for entry in path.rglob("*"):
         if entry.is_file():
@@ -871,7 +872,7 @@ def index_site(
         shutil.rmtree(staging, ignore_errors=True)
 
     bundle = site / output_subdir
-    size, files = _dir_size(bundle)
+    size, files = dir_size(bundle)
     return SearchIndexReport(
         pages=sum(languages.values()),
         languages=languages,

@@ -6,6 +6,11 @@ silently does not run would hide exactly what it is there to check.
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,3 +30,23 @@ def require_chromium() -> str:
     if not Path(CHROMIUM).exists():
         raise RuntimeError("浏览器测试需要 Debian 的 chromium：apt-get install -y chromium fonts-noto-cjk")
     return CHROMIUM
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve_folder(root: Path, port: int = 0) -> Iterator[str]:
+    """Serve a built site on 127.0.0.1 (a free port unless one is given) from a thread;
+    yields its origin, ``http://127.0.0.1:PORT`` (no trailing slash)."""
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,16 +8,13 @@ phone's width and print on A4 without the site's chrome.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import http.server
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from chromium import ARGS, require_chromium
+from chromium import ARGS, require_chromium, serve_folder
 
 from generator.build import build
 
@@ -27,11 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = require_chromium()
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("browser")
@@ -39,15 +31,8 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copytree(ROOT / "data", data)
     site = tmp / "site"
     build(data, site, docs_dir=tmp / "docs", today=dt.date(2026, 11, 28), index=True)
-    handler = functools.partial(_Quiet, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(site) as origin:
+        yield origin + "/"
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,12 @@ beside the field, corrects it with the keyboard alone and submits again.
 
 from __future__ import annotations
 
-import functools
 import html
-import http.server
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from chromium import ARGS, require_chromium
+from chromium import ARGS, require_chromium, serve_folder
 from test_intake_support import Server, free_port, write_forms
 
 from generator.forms import rules
@@ -71,11 +68,7 @@ def setup(tmp_path: Path):
         '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>提交成功</title><h1>提交成功</h1></html>',
         "utf-8",
     )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", portal_port), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    with sync_playwright() as p:
+    with serve_folder(site, portal_port), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=require_chromium(), args=ARGS)
         context = browser.new_context(java_script_enabled=False, locale="zh-CN")
         page = context.new_page()
@@ -85,7 +78,6 @@ def setup(tmp_path: Path):
             yield page, portal, server, requests
         finally:
             browser.close()
-            httpd.shutdown()
             server.stop()
 
 
@@ -156,17 +148,6 @@ async function send(values) {
 </script></body></html>"""
 
 
-def _serve_page(
-    directory: Path, name: str, endpoint: str
-) -> tuple[http.server.ThreadingHTTPServer, str]:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(FETCH_PAGE.replace("ENDPOINT", repr(endpoint)), "utf-8")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/{name}"
-
-
 def test_fetch_from_the_portal_passes_cors_and_a_foreign_page_cannot_read_or_write(tmp_path: Path):
     from playwright.sync_api import sync_playwright
     portal_port = free_port()
@@ -177,19 +158,20 @@ def test_fetch_from_the_portal_passes_cors_and_a_foreign_page_cannot_read_or_wri
         "--rate-limit", "1000", "--burst", "1000", site_url=portal,
     ).start()  # fmt: skip
     endpoint = f"http://127.0.0.1:{server.port}/f/t-open"
-    site = tmp_path / "portal"
-    site.mkdir()
-    (site / "page.html").write_text(FETCH_PAGE.replace("ENDPOINT", repr(endpoint)), "utf-8")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    portal_httpd = http.server.ThreadingHTTPServer(("127.0.0.1", portal_port), handler)
-    threading.Thread(target=portal_httpd.serve_forever, daemon=True).start()
-    foreign_httpd, foreign_url = _serve_page(tmp_path / "foreign", "page.html", endpoint)
+    for folder in ("portal", "foreign"):  # the same page, served from two origins
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "page.html").write_text(FETCH_PAGE.replace("ENDPOINT", repr(endpoint)), "utf-8")
     valid = {
         "nickname": "王阿姨", "topic": "公共设施", "tags": ["停车"], "score": "4",
         "consent": "同意", "_hp": "", "_sid": "0123456789abcdef0123456789abcdef",
     }  # fmt: skip
     try:
-        with sync_playwright() as p:
+        with (
+            serve_folder(tmp_path / "portal", portal_port),
+            serve_folder(tmp_path / "foreign") as foreign,
+            sync_playwright() as p,
+        ):
+            foreign_url = f"{foreign}/page.html"
             browser = p.chromium.launch(executable_path=require_chromium(), args=ARGS)
             page = browser.new_page()
             page.goto(f"{portal}page.html")
@@ -206,8 +188,6 @@ def test_fetch_from_the_portal_passes_cors_and_a_foreign_page_cannot_read_or_wri
             assert refused["status"] == 0 and "Failed to fetch" in refused["error"]
             browser.close()
     finally:
-        portal_httpd.shutdown()
-        foreign_httpd.shutdown()
         server.stop()
     rows = server.rows("t-open")
     assert len(rows) == 1 and rows[0]["nickname"] == "王阿姨"

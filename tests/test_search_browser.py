@@ -10,20 +10,17 @@ stay on that origin.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import http.server
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import ARGS, require_chromium
+from chromium import ARGS, require_chromium, serve_folder
 
 from generator.build import build
 from generator.search import index_site
@@ -36,23 +33,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "search"
 TODAY = dt.date(2026, 11, 28)
 
 CHROMIUM = require_chromium()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def _serve(root: Path, port: int = 0) -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +49,8 @@ def search_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def origin(search_site: Path) -> Iterator[str]:
-    yield from _serve(search_site)
+    with serve_folder(search_site) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -352,7 +333,7 @@ def instant_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
 
 
 def test_search_keeps_working_with_instant_navigation(browser: Any, instant_site: tuple[Path, int]) -> None:
-    for origin in _serve(*instant_site):
+    with serve_folder(*instant_site) as origin:
         context = browser.new_context()
         tab = context.new_page()
         try:
@@ -389,7 +370,8 @@ def sharded_site(search_site: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def sharded_origin(sharded_site: Path) -> Iterator[str]:
-    yield from _serve(sharded_site)
+    with serve_folder(sharded_site) as served:
+        yield served
 
 
 @pytest.fixture

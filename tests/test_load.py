@@ -121,44 +121,30 @@ def test_subfolders_are_read(tmp_path):
 
 
 def git(*args: str, cwd) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+    """git with a test author, in ``cwd``."""
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_updated_from_one_git_log(tmp_path, monkeypatch):
     data = make_data(tmp_path)
     git("init", "-q", cwd=tmp_path)
-    git("-c", "user.name=t", "-c", "user.email=t@example.org", "add", ".", cwd=tmp_path)
+    git("add", ".", cwd=tmp_path)
     env = {
         "GIT_COMMITTER_DATE": "2026-01-02T03:04:05+08:00",
         "GIT_AUTHOR_DATE": "2026-01-02T03:04:05+08:00",
     }
     monkeypatch.setenv("GIT_COMMITTER_DATE", env["GIT_COMMITTER_DATE"])
     monkeypatch.setenv("GIT_AUTHOR_DATE", env["GIT_AUTHOR_DATE"])
-    git(
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.org",
-        "commit",
-        "-q",
-        "-m",
-        "first",
-        cwd=tmp_path,
-    )
+    git("commit", "-q", "-m", "first", cwd=tmp_path)
     path = data / "streets" / "nanyuan.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "summary: 南苑\n", encoding="utf-8")
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-04T05:06:07+08:00")
-    git(
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.org",
-        "commit",
-        "-q",
-        "-am",
-        "second",
-        cwd=tmp_path,
-    )
+    git("commit", "-q", "-am", "second", cwd=tmp_path)
 
     calls = []
     real_run = subprocess.run

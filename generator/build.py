@@ -1,13 +1,16 @@
 """``gongzhi build``: the whole pipeline, as one script of named stages.
 
     load → validate → link → derive → render → mkdocs build → index → swap
+                                               ∥ check the case files
 
-Everything is gathered and checked before anything is written: invalid data stops the build
-before the render stage touches the docs folder, and the site is built into a temporary
-sibling of the output folder and swapped in with renames only when every stage succeeded, so
-a failed build leaves the previous site in place. The library never prints: it returns a
-``BuildReport`` or raises ``DataError`` (invalid data) or ``BuildError`` (anything else, with a
-Chinese message).
+Invalid YAML stops the build before the render stage touches the docs folder. The case files,
+by far the largest input, are worked on beside the rest: their statistics and open-data export
+in a thread while the YAML is read (``casestore.CaseWork``), their check in a thread while
+MkDocs runs (``CaseCheck``), which stops MkDocs as soon as it finds an error. The site is built
+into a temporary sibling of the output folder and swapped in with renames only when every
+stage and the case check succeeded, so a failed build leaves the previous site in place. The
+library never prints: it returns a ``BuildReport`` or raises ``DataError`` (invalid data) or
+``BuildError`` (anything else, with a Chinese message).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.issues import DataError, Issue
+from generator.issues import DataError, Issue, Severity
 from generator.pages import Asset, Page, RenderContext
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +60,7 @@ class BuildReport:
     render_timings: dict[str, float] = field(default_factory=dict)  # provider:…, template:…, write
     indexed: bool = False
     index_notes: list[str] = field(default_factory=list)  # the search stage's warnings (Chinese)
+    case_timings: dict[str, float] = field(default_factory=dict)  # CaseWork's steps, on its thread
 
 
 @dataclass
@@ -117,18 +122,81 @@ def validate_and_link(data_dir: Path) -> tuple[Any, dict[str, list[dict[str, Any
 
     Raises ``DataError`` with every issue when the data has errors.
     """
-    from generator.validate import check
-
-    result = check(data_dir)
-    if result.errors or result.dataset is None:
-        raise DataError(result.issues)
+    result = checked_data(data_dir)
     return result.dataset, result.tables, result.warnings
 
 
-def derive(ctx: RenderContext) -> None:
+def checked_data(data_dir: Path, *, cases: bool = True):
+    """load → validate → link: the ``CheckResult`` of valid data.
+
+    With ``cases=False`` the case files are checked only when the rest has errors (so that one
+    report still lists every problem); otherwise the caller checks them (``CaseCheck``).
+    Raises ``DataError`` with every issue when the data has errors.
+    """
+    from generator.validate import check, check_cases, sort_issues
+
+    result = check(data_dir, cases=cases)
+    if result.errors or result.dataset is None:
+        issues = result.issues
+        if not cases:
+            issues = sort_issues(
+                [*issues, *check_cases(data_dir, result.case_files, communities=result.communities, grids=result.grids)]
+            )
+        raise DataError(issues)
+    return result
+
+
+class CaseCheck:
+    """The case files' check in a background thread, beside MkDocs.
+
+    Nothing the render stage or MkDocs makes depends on it: it only decides whether the new
+    site may replace the old one. ``gongzhi build`` starts it once the YAML is valid and the
+    pages are written, lets MkDocs stop early when it fails (``failed``), and waits for it
+    (``issues``) before the search stage and the swap.
+    """
+
+    def __init__(self, data_dir: Path, result: Any) -> None:
+        self.data_dir = data_dir
+        self.result = result
+        self._issues: list[Issue] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="gongzhi-case-check", daemon=True)
+
+    def start(self) -> CaseCheck:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from generator.validate import check_cases
+
+        try:
+            # one DuckDB thread: MkDocs has the other core
+            self._issues = check_cases(
+                self.data_dir, self.result.case_files,
+                communities=self.result.communities, grids=self.result.grids, threads=1,
+            )
+        except BaseException as exc:  # noqa: BLE001 - raised again on the build's thread
+            self._error = exc
+
+    def failed(self) -> bool:
+        """Finished, with errors (or unable to run)."""
+        if self._thread.is_alive():
+            return False
+        return self._error is not None or any(i.severity is Severity.ERROR for i in self._issues or ())
+
+    def issues(self) -> list[Issue]:
+        """Every issue; raises what stopped the check."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return list(self._issues or ())
+
+
+def derive(ctx: RenderContext, case_work: Any = None) -> None:
     """Figures computed once for every template, stored in ``ctx.derived``.
 
-    ``stats``: the case statistics (a ``StatsView``; only when there are case files);
+    ``stats``: the case statistics (a ``StatsView``; only when there are case files), taken
+    from ``case_work`` (a started ``CaseWork``) when given;
     ``forms``: the participation forms, so portal pages can embed theirs.
     """
     dataset = ctx.dataset
@@ -137,7 +205,9 @@ def derive(ctx: RenderContext) -> None:
 
         try:
             ctx.derived["stats"] = stats.derive(
-                dataset, cache_dir=Path(dataset.root).resolve().parent / ".gongzhi" / "cache" / "charts"
+                dataset,
+                cache_dir=Path(dataset.root).resolve().parent / ".gongzhi" / "cache" / "charts",
+                stats=case_work.stats(dataset) if case_work is not None else None,
             )
         except stats.StatsError as exc:
             raise BuildError(f"统计事件记录失败：{exc}") from exc
@@ -170,8 +240,13 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def run_mkdocs(config: Any, site_dir: Path, sample_data: bool) -> None:
-    """MkDocs + Material in strict mode into ``site_dir`` (broken internal links fail)."""
+def run_mkdocs(
+    config: Any, site_dir: Path, sample_data: bool, stop: Callable[[], bool] | None = None
+) -> None:
+    """MkDocs + Material in strict mode into ``site_dir`` (broken internal links fail).
+
+    ``stop``: asked before each page; when it answers true MkDocs stops (a ``BuildError``).
+    """
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.exceptions import Abort, MkDocsException
 
@@ -185,6 +260,7 @@ def run_mkdocs(config: Any, site_dir: Path, sample_data: bool) -> None:
     # cyclic garbage collector from rescanning them on every collection MkDocs triggers.
     gc.collect()
     gc.freeze()
+    stopper = _stop_plugin(config, stop) if stop is not None else None
     try:
         mkdocs_build(config)
     except (Abort, MkDocsException) as exc:
@@ -194,6 +270,41 @@ def run_mkdocs(config: Any, site_dir: Path, sample_data: bool) -> None:
     finally:
         gc.unfreeze()
         logger.removeHandler(collector)
+        if stopper is not None:
+            _remove_plugin(config, stopper)
+
+
+_STOP_PLUGIN = "gongzhi-stop"
+
+
+def _stop_plugin(config: Any, stop: Callable[[], bool]) -> Any:
+    """A plugin, added to this MkDocs run only, that ends it when ``stop()`` turns true."""
+    from mkdocs.exceptions import PluginError
+    from mkdocs.plugins import BasePlugin
+
+    class StopWhen(BasePlugin):
+        def _check(self) -> None:
+            if stop():
+                raise PluginError("构建已停止：事件记录校验未通过。")
+
+        def on_page_markdown(self, markdown: str, **kwargs: Any) -> str:
+            self._check()
+            return markdown
+
+        def on_post_page(self, output: str, **kwargs: Any) -> str:
+            self._check()
+            return output
+
+    plugin = StopWhen()
+    config.plugins[_STOP_PLUGIN] = plugin
+    return plugin
+
+
+def _remove_plugin(config: Any, plugin: Any) -> None:
+    plugins = config.plugins
+    for name, methods in plugins.events.items():
+        plugins.events[name] = [m for m in methods if getattr(m, "__self__", None) is not plugin]
+    plugins.pop(_STOP_PLUGIN, None)
 
 
 def index_site(site_dir: Path) -> tuple[bool, list[str]]:
@@ -277,14 +388,40 @@ def build(
     if not data_dir.is_dir():
         raise BuildError(f"找不到数据文件夹 {data_dir}。")
 
-    # The published case CSV needs only the case files: DuckDB writes it on another core while
-    # the YAML is read and checked (see opendata.CasesExport).
-    from generator.opendata import CasesExport
+    # The case files need nothing from the YAML but the community → street map: they are
+    # parsed, exported and (once the map is known) counted in a thread, on DuckDB's side of
+    # Python's lock, while the YAML is read (see casestore.CaseWork).
+    from generator.casestore import CaseWork
 
-    cases_export = CasesExport(data_dir).start()
+    case_work = CaseWork(data_dir).start()
+    try:
+        return _pipeline(
+            data_dir, out_dir, case_work, timings,
+            config_file=config_file, docs_dir=docs_dir, content_dir=content_dir,
+            today=today, index=index, providers=providers,
+        )
+    finally:
+        case_work.cancel()  # a no-op once it has the dataset; stops it when the build failed
+        case_work.wait()
 
-    with _timed(timings, "validate"):  # load → validate → link
-        dataset, tables, warnings = validate_and_link(data_dir)
+
+def _pipeline(
+    data_dir: Path,
+    out_dir: Path | None,
+    case_work: Any,
+    timings: dict[str, float],
+    *,
+    config_file: Path,
+    docs_dir: Path | None,
+    content_dir: Path | None,
+    today: dt.date | None,
+    index: bool,
+    providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None,
+) -> BuildReport:
+    with _timed(timings, "validate"):  # load → validate → link; the case files' check comes later
+        checked = checked_data(data_dir, cases=False)
+        dataset, tables, warnings = checked.dataset, checked.tables, checked.warnings
+        case_work.supply(dataset)
 
     with _timed(timings, "config"):
         config = load_config(Path(config_file).resolve(), docs_dir)
@@ -298,13 +435,19 @@ def build(
             today=today or dt.date.today(),
             site_url=(config.get("site_url") or "/").rstrip("/") + "/",
             edit_base=edit_base(config),
-            derived={"tables": tables, "content_dir": content_dir or DEFAULT_CONTENT, "cases_export": cases_export},
+            derived={"tables": tables, "content_dir": content_dir or DEFAULT_CONTENT, "cases_export": case_work},
         )
-        derive(ctx)
+        try:
+            derive(ctx, case_work)
+        except BuildError:
+            _raise_case_issues(data_dir, checked)  # unreadable case files: say which, and where
+            raise
 
     with _exclusive(docs):
         with _timed(timings, "render"):
-            cases_export.wait()  # no thread may be running when the render stage forks
+            case_work.wait()  # no thread may be running when the render stage forks
+            if case_work.error is not None:
+                _raise_case_issues(data_dir, checked)
             rendered = render_docs(ctx, docs, content_dir, providers)
         report = BuildReport(
             site_dir=site,
@@ -315,14 +458,24 @@ def build(
             warnings=warnings,
             timings=timings,
             render_timings=rendered.timings,
+            case_timings=case_work.timings,
         )
         site.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_sites(site)
         staging = site.with_name(f".{site.name}.new-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
+        case_check = CaseCheck(data_dir, checked).start()
         try:
-            with _timed(timings, "mkdocs"):
-                run_mkdocs(config, staging, bool(dataset.district.sample_data))
+            try:
+                with _timed(timings, "mkdocs"):
+                    run_mkdocs(config, staging, bool(dataset.district.sample_data), stop=case_check.failed)
+            except BuildError:
+                _raise_if_errors(case_check.issues(), warnings)
+                raise
+            with _timed(timings, "check"):  # what of the case check MkDocs did not hide
+                case_issues = case_check.issues()
+            _raise_if_errors(case_issues, warnings)
+            report.warnings = _sorted([*warnings, *case_issues])
             if index:
                 with _timed(timings, "index"):
                     report.indexed, report.index_notes = index_site(staging)
@@ -334,6 +487,25 @@ def build(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def _sorted(issues: list[Issue]) -> list[Issue]:
+    from generator.validate import sort_issues
+
+    return sort_issues(issues)
+
+
+def _raise_if_errors(case_issues: list[Issue], warnings: list[Issue]) -> None:
+    if any(i.severity is Severity.ERROR for i in case_issues):
+        raise DataError(_sorted([*warnings, *case_issues]))
+
+
+def _raise_case_issues(data_dir: Path, checked: Any) -> None:
+    """The case work failed: when the case files have errors, those are the build's answer."""
+    from generator.validate import check_cases
+
+    case_issues = check_cases(data_dir, checked.case_files, communities=checked.communities, grids=checked.grids)
+    _raise_if_errors(case_issues, checked.warnings)
 
 
 @contextmanager

@@ -81,6 +81,10 @@ class ResultCache:
     def enabled(self) -> bool:
         return self.folder is not None
 
+    def has(self, key: str) -> bool:
+        """Whether an entry is stored under ``key`` (it may still prove damaged on ``get``)."""
+        return self.folder is not None and (self.folder / f"{key}.pickle").is_file()
+
     def get(self, key: str) -> Any | None:
         if self.folder is None:
             return None

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -105,28 +106,68 @@ def table_json(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> by
 SMALL_CASES_BYTES = 32 * 1024 * 1024  # below this, CSV case files are copied with the csv module
 
 
+def export_cache_dir(data_dir: Path) -> Path:
+    """Where published case CSVs are kept: ``.gongzhi/cache/opendata`` beside the data."""
+    from generator.cache import cache_root
+
+    return (cache_root(data_dir) or Path(data_dir).resolve().parent / ".gongzhi" / "cache") / "opendata"
+
+
+def published_case_fields(data_dir: Path) -> list[str] | None:
+    """The case table's published field names, from the data package (None: no case table)."""
+    package = _read_package(Path(data_dir))
+    resource = next((r for r in package["resources"] if r.get("name") == CASES_RESOURCE), None)
+    if resource is None:
+        return None
+    return [f["name"] for f in _published_schema(resource).get("fields", [])]
+
+
+def _export_paths(case_files: Sequence[Path], field_names: Sequence[str], cache_dir: Path) -> tuple[Path, Path]:
+    from generator.cache import file_digests
+
+    key_source = json.dumps([file_digests(case_files, cache_dir.parent), list(field_names)])
+    key = hashlib.sha256(key_source.encode("utf-8")).hexdigest()[:24]
+    return cache_dir / f"cases-{key}.csv", cache_dir / f"cases-{key}.count"
+
+
+def cached_cases_csv(
+    case_files: Sequence[Path], field_names: Sequence[str], cache_dir: Path
+) -> tuple[Path, int, int] | None:
+    """The export of exactly these files' bytes and fields when the cache has it."""
+    data_path, count_path = _export_paths(case_files, field_names, cache_dir)
+    try:
+        return data_path, int(count_path.read_text("utf-8")), data_path.stat().st_size
+    except (OSError, ValueError):
+        return None
+
+
 def cases_csv_file(
-    case_files: Sequence[Path], field_names: Sequence[str], cache_dir: Path, threads: int | None = None
+    case_files: Sequence[Path],
+    field_names: Sequence[str],
+    cache_dir: Path,
+    threads: int | None = None,
+    store: Any = None,
 ) -> tuple[Path, int, int]:
     """The published case CSV as a file in ``cache_dir``: (path, rows, bytes).
 
     Case files are large (millions of rows) and change once a quarter, so the export is a
     file the render stage links or copies, never bytes held in memory, and it is reused while
-    the case files keep their bytes (see ``generator.cache.file_digests``).
+    the case files keep their bytes (see ``generator.cache.file_digests``). ``store``: a
+    loaded ``CaseStore`` of these files, to copy from instead of parsing them again.
     """
-    from generator.cache import file_digests
-
-    key_source = json.dumps([file_digests(case_files, cache_dir.parent), list(field_names)])
-    key = hashlib.sha256(key_source.encode("utf-8")).hexdigest()[:24]
-    data_path, count_path = cache_dir / f"cases-{key}.csv", cache_dir / f"cases-{key}.count"
-    if data_path.is_file() and count_path.is_file():
-        return data_path, int(count_path.read_text("utf-8")), data_path.stat().st_size
+    found = cached_cases_csv(case_files, field_names, cache_dir)
+    if found is not None:
+        return found
+    data_path, count_path = _export_paths(case_files, field_names, cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     for old in cache_dir.glob("cases-*"):
-        old.unlink()
-    tmp = data_path.with_suffix(".tmp")
-    count = write_cases_csv(case_files, field_names, tmp, threads)
-    tmp.replace(data_path)
+        old.unlink(missing_ok=True)
+    tmp = data_path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        count = write_cases_csv(case_files, field_names, tmp, threads, store=store)
+        tmp.replace(data_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     count_path.write_text(str(count), "utf-8")
     return data_path, count, data_path.stat().st_size
 
@@ -140,32 +181,21 @@ def cases_csv(case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[b
 
 
 def write_cases_csv(
-    case_files: Sequence[Path], field_names: Sequence[str], out: Path, threads: int | None = None
+    case_files: Sequence[Path],
+    field_names: Sequence[str],
+    out: Path,
+    threads: int | None = None,
+    store: Any = None,
 ) -> int:
     """All case records into one CSV file: DuckDB for large or Parquet files, the csv module for small ones."""
+    if store is not None:
+        return store.export_csv(field_names, out)
     if all(p.suffix.lower() == ".csv" for p in case_files) and sum(p.stat().st_size for p in case_files) < SMALL_CASES_BYTES:
         return _small_cases_csv(case_files, field_names, out)
-    import duckdb
+    from generator.casestore import CaseStore
 
-    def quoted(paths: Sequence[Path]) -> str:
-        return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-
-    con = duckdb.connect(config={"threads": threads} if threads else {})
-    try:
-        csv_files = [p for p in case_files if p.suffix.lower() != ".parquet"]
-        parquet_files = [p for p in case_files if p.suffix.lower() == ".parquet"]
-        parts = []
-        if csv_files:
-            parts.append(f"SELECT * FROM read_csv({quoted(csv_files)}, header=true, all_varchar=true, union_by_name=true)")
-        if parquet_files:
-            parts.append(f"SELECT * FROM read_parquet({quoted(parquet_files)}, union_by_name=true)")
-        columns = ", ".join(f'"{name}"' for name in field_names)
-        source = " UNION ALL BY NAME ".join(parts)
-        target = str(out).replace("'", "''")
-        written = con.execute(f"COPY (SELECT {columns} FROM ({source})) TO '{target}' (HEADER, DELIMITER ',')").fetchone()
-        return int(written[0]) if written else 0
-    finally:
-        con.close()
+    with CaseStore(case_files, threads=threads) as own:
+        return own.export_csv(field_names, out)
 
 
 def _small_cases_csv(case_files: Sequence[Path], field_names: Sequence[str], out: Path) -> int:
@@ -205,75 +235,6 @@ def _published_schema(resource: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class CasesExport:
-    """The published case CSV, started in a background thread when a build begins.
-
-    Writing it means reading every case file once more (about 3 s for 1.3 M rows), work that
-    needs nothing from the YAML files. ``gongzhi build`` starts it before validation, so
-    DuckDB writes it on the second core while Python reads the YAML; the open-data provider
-    then takes the result, or makes the file itself when the build's inputs turned out to be
-    other than what the thread guessed (a case file list or schema it could not read). The
-    export lands in the result cache (``.gongzhi/cache/opendata``) and is reused while the
-    case files keep their bytes.
-    """
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self._planned: tuple[list[Path], list[str]] | None = None
-        self._thread: threading.Thread | None = None
-        self._result: tuple[Path, int, int] | None = None
-
-    @property
-    def cache_dir(self) -> Path:
-        from generator.cache import cache_root
-
-        return (cache_root(self.data_dir) or self.data_dir.resolve().parent / ".gongzhi" / "cache") / "opendata"
-
-    def start(self) -> CasesExport:
-        """Begin writing in a thread; nothing happens when the inputs cannot be read yet."""
-        from generator.load import discover, display_root
-
-        try:
-            package = _read_package(self.data_dir)
-            resource = next(r for r in package["resources"] if r.get("name") == CASES_RESOURCE)
-            fields = [f["name"] for f in _published_schema(resource).get("fields", [])]
-            _, case_files, _ = discover(self.data_dir, display_root(self.data_dir))
-        except Exception:  # noqa: BLE001 - the validator reports it; the provider decides later
-            return self
-        if not case_files:
-            return self
-        self._planned = (case_files, fields)
-        self._thread = threading.Thread(target=self._run, name="gongzhi-cases-export")
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        assert self._planned is not None
-        try:
-            # one DuckDB thread: the other core is Python's, reading the YAML meanwhile
-            self._result = cases_csv_file(*self._planned, self.cache_dir, threads=1)
-        except Exception:  # noqa: BLE001 - made again (and reported) by ``result``
-            self._result = None
-
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-
-    def result(self, case_files: Sequence[Path], field_names: Sequence[str]) -> tuple[Path, int, int]:
-        """(path, rows, bytes) of the export for exactly these files and fields."""
-        self.wait()
-        planned = self._planned
-        if (
-            self._result is not None
-            and planned is not None
-            and [Path(p).resolve() for p in planned[0]] == [Path(p).resolve() for p in case_files]
-            and planned[1] == list(field_names)
-            and self._result[0].is_file()
-        ):
-            return self._result
-        return cases_csv_file(case_files, field_names, self.cache_dir)
-
-
 def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
     """The data files and the page listing them; nothing when the tables are not available."""
     tables: dict[str, list[dict[str, Any]]] | None = ctx.derived.get("tables")
@@ -289,8 +250,10 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             if not ctx.dataset.case_files:
                 continue
             export = ctx.derived.get("cases_export")
-            if not isinstance(export, CasesExport):
-                export = CasesExport(Path(ctx.dataset.root))
+            if export is None:
+                from generator.casestore import CaseWork
+
+                export = CaseWork(Path(ctx.dataset.root))
             data, count, size = export.result(ctx.dataset.case_files, field_names)
             json_path, json_data = None, None
         else:

@@ -1,8 +1,8 @@
 """Case statistics: every figure of ``generator.metrics`` for every period and level, on DuckDB.
 
-Case records can be millions of rows, so they never enter Python. DuckDB reads the CSV/Parquet
-files through a typed view (no scratch copy of the rows; each query reads only the columns it
-needs); each case then plays two roles — *intake* (anchored on the report time) and *closure*
+Case records can be millions of rows, so they never enter Python. DuckDB reads them from a
+``casestore.CaseStore`` (CSV parsed once, with typed time stamps, shared with the open-data
+export; Parquet read in place); each case then plays two roles — *intake* (anchored on the report time) and *closure*
 (anchored on the due date, see ``metrics.CLOSURE_COHORT``). Additive counts are aggregated once
 at the finest level (grid × quarter) and rolled up with ``GROUP BY GROUPING SETS`` to every level
 (grid, community, street, district) × period (quarter, year); exact medians come from one
@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -235,32 +234,18 @@ def _sql_list(paths: Sequence[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
-def open_cases(con: duckdb.DuckDBPyConnection, case_files: Sequence[Path]) -> None:
-    """Create the view ``cases`` over the CSV and Parquet files (time stamps typed, the rest text)."""
-    csv = [Path(p) for p in case_files if Path(p).suffix.lower() == ".csv"]
-    parquet = [Path(p) for p in case_files if Path(p).suffix.lower() == ".parquet"]
-    for path in [*csv, *parquet]:
-        if not path.is_file():
-            raise StatsError(f"找不到事件记录文件：{path}")
-    # Time stamps become TIMESTAMP here (parsed from CSV text; a no-op for typed Parquet columns,
-    # which is what `gongzhi synth` and platform exports write); everything else is text.
-    cols = ", ".join(
-        f'try_cast("{c}" AS TIMESTAMP) AS "{c}"' if c.endswith("_at") else f'CAST("{c}" AS VARCHAR) AS "{c}"'
-        for c in CASE_COLUMNS
-    )
-    parts = []
-    if csv:
-        types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in CASE_COLUMNS) + "}"
-        parts.append(
-            f"SELECT {cols} FROM read_csv({_sql_list(csv)}, header = true, columns = {types}, "
-            "union_by_name = false, auto_detect = false, delim = ',', quote = '\"')"
-        )
-    if parquet:
-        parts.append(f"SELECT {cols} FROM read_parquet({_sql_list(parquet)}, union_by_name = true)")
-    if not parts:
-        parts.append("SELECT " + ", ".join(
-            f'NULL::{"TIMESTAMP" if c.endswith("_at") else "VARCHAR"} AS "{c}"' for c in CASE_COLUMNS) + " WHERE false")
-    con.execute("CREATE OR REPLACE TEMP VIEW cases AS " + " UNION ALL ".join(parts))
+# Time stamps become TIMESTAMP (parsed from CSV text with ``try_cast``; typed Parquet columns
+# as they are, which is what `gongzhi synth` and platform exports write); the rest is text.
+TYPED_COLUMNS = {c: "TIMESTAMP" for c in CASE_COLUMNS if c.endswith("_at")}
+
+
+# the columns the figures are computed from (id, subcategory and dispatched_at are not used)
+_COUNTED_COLUMNS = tuple(c for c in CASE_COLUMNS if c not in ("id", "subcategory", "dispatched_at"))
+
+
+def _typed_cases(store) -> str:
+    """The case rows with typed time stamps."""
+    return store.sources(CASE_COLUMNS, TYPED_COLUMNS)
 
 
 # Stage 0: the case records with typed time stamps and the street of each community. Over
@@ -271,7 +256,7 @@ CREATE {kind} slim AS
 SELECT c.community, c.grid, m.street, c.channel, c.category, c.status, c.resolved_level,
        nullif(c.satisfaction, '') AS satisfaction,
        c.reported_at, c.accepted_at, c.due_at, c.closed_at
-FROM cases c LEFT JOIN community_streets m USING (community)
+FROM {cases} c LEFT JOIN community_streets m USING (community)
 """
 
 _AS_OF = "SELECT greatest(max(reported_at), max(accepted_at), max(closed_at)) FROM slim"
@@ -293,7 +278,8 @@ closure AS (
         count(*) AS due,
         count(*) FILTER (WHERE is_closed) AS closed,
         count(*) FILTER (WHERE is_closed AND (due_at IS NULL OR closed_at <= due_at)) AS closed_on_time,
-        sum(epoch(closed_at - reported_at) / 86400.0) FILTER (WHERE is_closed) AS handling_sum,
+        -- whole microseconds: an exact integer sum, the same in whatever order threads add it
+        sum(epoch_us(closed_at) - epoch_us(reported_at)) FILTER (WHERE is_closed) AS handling_us,
         count(closed_at) FILTER (WHERE is_closed AND reported_at IS NOT NULL) AS handling_n,
         count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[0]}') AS at_grid,
         count(*) FILTER (WHERE is_closed AND resolved_level = '{RESOLUTION_LEVELS[1]}') AS at_community,
@@ -311,7 +297,7 @@ SELECT coalesce(i.qkey, c.qkey) AS qkey, coalesce(i.qkey, c.qkey) // 10 AS ykey,
     coalesce(i.grid, c.grid) AS grid,
     coalesce(received, 0) AS received, coalesce(accepted, 0) AS accepted,
     coalesce(withdrawn, 0) AS withdrawn, coalesce(due, 0) AS due, coalesce(closed, 0) AS closed,
-    coalesce(closed_on_time, 0) AS closed_on_time, handling_sum, coalesce(handling_n, 0) AS handling_n,
+    coalesce(closed_on_time, 0) AS closed_on_time, handling_us, coalesce(handling_n, 0) AS handling_n,
     coalesce(at_grid, 0) AS at_grid, coalesce(at_community, 0) AS at_community,
     coalesce(at_street, 0) AS at_street, coalesce(at_district, 0) AS at_district,
     coalesce(answered, 0) AS answered, coalesce(satisfied, 0) AS satisfied
@@ -376,7 +362,7 @@ WITH counts AS (
         sum(received)::BIGINT AS received, sum(accepted)::BIGINT AS accepted,
         sum(withdrawn)::BIGINT AS withdrawn, sum(due)::BIGINT AS due, sum(closed)::BIGINT AS closed,
         sum(closed_on_time)::BIGINT AS closed_on_time,
-        sum(handling_sum) / nullif(sum(handling_n), 0) AS handling_mean,
+        sum(handling_us) / 86400000000.0 / nullif(sum(handling_n), 0) AS handling_mean,
         sum(at_grid)::BIGINT AS at_grid, sum(at_community)::BIGINT AS at_community,
         sum(at_street)::BIGINT AS at_street, sum(at_district)::BIGINT AS at_district,
         sum(answered)::BIGINT AS answered, sum(satisfied)::BIGINT AS satisfied
@@ -413,42 +399,55 @@ def compute_stats(
     as_of: dt.datetime | None = None,
     threads: int | None = None,
     memory_limit: str | None = None,
+    store: Any = None,
 ) -> SiteStats:
     """Compute every KPI for every period and level: one read of the case files, then rollups.
 
     ``community_streets`` maps community id → street id (from the dataset). ``as_of`` is the
     cut-off time for "overdue"; by default the latest time stamp found in the case records.
-    Raises ``StatsError`` (Chinese message) when a file cannot be read.
+    ``store``: a ``CaseStore`` of these files already open (the build's, shared with the
+    open-data export); otherwise one is opened for this call. Raises ``StatsError`` (Chinese
+    message) when a file cannot be read.
     """
-    # An on-disk scratch database: its tables are compressed and spill beyond the memory limit,
-    # so a province-tier year of cases (12 M rows) stays within a few GB.
-    with tempfile.TemporaryDirectory(prefix="gongzhi-stats-") as scratch:
-        con = duckdb.connect(str(Path(scratch) / "stats.duckdb"))
+    from generator.casestore import CaseStore, CaseStoreError
+
+    own = None
+    if store is None:
+        own = store = CaseStore(
+            case_files, threads=threads, memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT, typed=TYPED_COLUMNS
+        )
+        store.__enter__()
+    con = store.con
+    try:
         try:
-            if threads:
-                con.execute(f"SET threads = {int(threads)}")
-            con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
-            con.execute(f"SET temp_directory = '{Path(scratch) / 'spill'}'")
-            con.execute("SET preserve_insertion_order = false")
-            open_cases(con, case_files)
-            con.execute("CREATE TABLE community_streets (community VARCHAR PRIMARY KEY, street VARCHAR)")
-            if community_streets:
-                # One statement with two list parameters (executemany costs a statement per row).
-                con.execute("INSERT INTO community_streets SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[])",
-                            [list(community_streets.keys()), list(community_streets.values())])
-            try:
-                has_csv = any(Path(p).suffix.lower() == ".csv" for p in case_files)
-                con.execute(_SLIM.format(kind="TABLE" if has_csv else "TEMP VIEW"))
-                if as_of is None:
-                    as_of = con.execute(_AS_OF).fetchone()[0]
-                con.execute(_FINE, {"as_of": as_of or dt.datetime.max})
-                con.execute(_SPLITS)
-                con.execute(_MEDIANS)
-                columns = _fetch_columns(con.execute(_STATS))
-            except duckdb.Error as exc:
-                raise StatsError(f"读取事件记录失败：{_first_line(exc)}") from exc
-        finally:
-            con.close()
+            store.load()
+        except CaseStoreError as exc:
+            raise StatsError(f"读取事件记录失败：{exc}") from exc
+        for path, lacking in store.missing(_COUNTED_COLUMNS).items():
+            raise StatsError(f"读取事件记录失败：{path.name} 缺少列 {'、'.join(lacking)}")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("CREATE OR REPLACE TEMP TABLE community_streets (community VARCHAR PRIMARY KEY, street VARCHAR)")
+        if community_streets:
+            # One statement with two list parameters (executemany costs a statement per row).
+            con.execute("INSERT INTO community_streets SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[])",
+                        [list(community_streets.keys()), list(community_streets.values())])
+        try:
+            for table in ("slim", "fine", "splits", "medians"):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+                con.execute(f"DROP VIEW IF EXISTS {table}")
+            kind = "TABLE" if store.csv_files else "TEMP VIEW"
+            con.execute(_SLIM.format(kind=kind, cases=_typed_cases(store)))
+            if as_of is None:
+                as_of = con.execute(_AS_OF).fetchone()[0]
+            con.execute(_FINE, {"as_of": as_of or dt.datetime.max})
+            con.execute(_SPLITS)
+            con.execute(_MEDIANS)
+            columns = _fetch_columns(con.execute(_STATS))
+        except duckdb.Error as exc:
+            raise StatsError(f"读取事件记录失败：{_first_line(exc)}") from exc
+    finally:
+        if own is not None:
+            own.close()
     # Hundreds of thousands of small records: the cyclic garbage collector would scan them again
     # and again while they are made (none of them forms a cycle).
     with _without_gc():
@@ -549,30 +548,74 @@ def _listed(periods: set[Period], reported: set[Period]) -> list[Period]:
     return listed
 
 
-def stats_for_dataset(dataset, as_of: dt.datetime | None = None) -> SiteStats:
-    """The derive stage: statistics of a loaded ``Dataset`` (its case files and communities)."""
-    files = list(dataset.case_files) or case_files_in(dataset.root)
-    mapping = {cid: c.street for cid, c in dataset.communities.items()}
-    # Kept in the result cache under the case files' bytes, the community → street map and the
-    # source of the modules that define the figures (see generator/cache.py).
+def community_streets(dataset) -> dict[str, str]:
+    """community id → street id, the map the statistics roll communities up with."""
+    return {cid: c.street for cid, c in dataset.communities.items()}
+
+
+# Statistics are kept in the result cache in two levels: under the case files' bytes and the
+# source of the modules that define the figures, a few results keyed by the community → street
+# map, the district and the cut-off. A build looks up the first level before it has read the
+# YAML (to know whether the case files must be parsed at all) and the second once it has.
+_KEEP_MAPS = 4
+
+
+def _stats_cache(data_dir: Path):
+    from generator import cache as result_cache
+
+    return result_cache.ResultCache(result_cache.cache_root(data_dir), "stats", keep=4)
+
+
+def _files_key(cache, files: Sequence[Path]) -> str:
     from generator import cache as result_cache
     from generator import metrics
 
-    cache = result_cache.ResultCache(result_cache.cache_root(dataset.root), "stats", keep=4)
-    key = None
-    if cache.enabled:
-        key = result_cache.make_key(
-            result_cache.source_digest(sys.modules[__name__], metrics), duckdb.__version__,
-            result_cache.describe(files, cache.folder.parent),
-            sorted(mapping.items()), dataset.district.code, as_of.isoformat() if as_of else None,
-        )
-        found = cache.get(key)
-        if isinstance(found, SiteStats):
-            return found
-    stats = compute_stats(files, mapping, district=dataset.district.code, as_of=as_of)
-    if key is not None:
-        cache.put(key, stats)
+    return result_cache.make_key(
+        result_cache.source_digest(sys.modules[__name__], metrics), duckdb.__version__,
+        result_cache.describe(files, cache.folder.parent),
+    )
+
+
+def _map_key(mapping: Mapping[str, str], district: str, as_of: dt.datetime | None) -> str:
+    from generator import cache as result_cache
+
+    return result_cache.make_key(sorted(mapping.items()), district, as_of.isoformat() if as_of else None)
+
+
+def has_cached_stats(files: Sequence[Path], data_dir: Path) -> bool:
+    """Whether the cache holds statistics of these case files' bytes (for some community map)."""
+    cache = _stats_cache(data_dir)
+    return cache.enabled and cache.has(_files_key(cache, files))
+
+
+def stats_for_files(
+    files: Sequence[Path],
+    mapping: Mapping[str, str],
+    district: str,
+    data_dir: Path,
+    as_of: dt.datetime | None = None,
+    store: Any = None,
+) -> SiteStats:
+    """The statistics of these case files, from the result cache or computed (and kept)."""
+    cache = _stats_cache(data_dir)
+    files_key = _files_key(cache, files) if cache.enabled else None
+    entry = cache.get(files_key) if files_key else None
+    entry = entry if isinstance(entry, dict) else {}
+    map_key = _map_key(mapping, district, as_of)
+    found = entry.get(map_key)
+    if isinstance(found, SiteStats):
+        return found
+    stats = compute_stats(files, mapping, district=district, as_of=as_of, store=store)
+    if files_key:
+        kept = {k: v for k, v in entry.items() if k != map_key}
+        cache.put(files_key, {**dict(list(kept.items())[-(_KEEP_MAPS - 1):]), map_key: stats})
     return stats
+
+
+def stats_for_dataset(dataset, as_of: dt.datetime | None = None) -> SiteStats:
+    """The derive stage: statistics of a loaded ``Dataset`` (its case files and communities)."""
+    files = list(dataset.case_files) or case_files_in(dataset.root)
+    return stats_for_files(files, community_streets(dataset), dataset.district.code, Path(dataset.root), as_of)
 
 
 # ----------------------------------------------------------------------------- display
@@ -946,11 +989,12 @@ def _build_view(stats: SiteStats, dataset, renderer, charts: bool) -> StatsView:
                      communities, ranking, street_rows)
 
 
-def derive(dataset, cache_dir: Path | None = None, charts: bool = True) -> StatsView:
-    """Statistics of a loaded dataset, ready for templates: ``ctx.derived["stats"]``."""
+def derive(dataset, cache_dir: Path | None = None, charts: bool = True, stats: SiteStats | None = None) -> StatsView:
+    """Statistics of a loaded dataset, ready for templates: ``ctx.derived["stats"]``
+    (``stats``: the figures when already computed, e.g. by the build's ``CaseWork``)."""
     from generator.charts import ChartRenderer
 
-    return build_view(stats_for_dataset(dataset), dataset, ChartRenderer(cache_dir), charts)
+    return build_view(stats or stats_for_dataset(dataset), dataset, ChartRenderer(cache_dir), charts)
 
 
 def ensure_view(ctx: Any, cache_dir: Path | None = None) -> StatsView | None:

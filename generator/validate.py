@@ -38,6 +38,7 @@ __all__ = [
     "CheckResult",
     "ContractError",
     "check",
+    "check_cases",
     "load_dataset",
 ]
 
@@ -198,6 +199,9 @@ class CheckResult:
     tables: dict[str, list[dict[str, Any]]]
     dataset: Dataset | None
     case_files: list[Path] = field(default_factory=list)
+    # the known community ids and grid → community, for ``check_cases`` (None: unreadable)
+    communities: set[str] | None = None
+    grids: dict[str, str | None] | None = None
 
     @property
     def errors(self) -> list[Issue]:
@@ -823,23 +827,18 @@ def check(
     _check_unique(tables, issues)
     _check_foreign_keys(tables, issues, loaded.unreadable, aliases)
     _check_domain(tables, issues)
-    if cases and loaded.case_files and "cases" in contract.tables:
-        from generator.casecheck import check_case_files
-
-        issues.extend(
-            check_case_files(
-                loaded.case_files,
-                contract.tables["cases"],
-                communities=None
-                if "communities" in loaded.unreadable
-                else {t["id"] for t in tables["communities"].typed if t.get("id")},
-                grids=None
-                if "grids" in loaded.unreadable
-                else {t["id"]: t.get("community") for t in tables["grids"].typed if t.get("id")},
-                root=root,
-                cache=ResultCache(cache_root(data_dir), "cases", keep=512),
-            )
-        )
+    communities = (
+        None
+        if "communities" in loaded.unreadable or "communities" not in tables
+        else {t["id"] for t in tables["communities"].typed if t.get("id")}
+    )
+    grids = (
+        None
+        if "grids" in loaded.unreadable or "grids" not in tables
+        else {t["id"]: t.get("community") for t in tables["grids"].typed if t.get("id")}
+    )
+    if cases and loaded.case_files:
+        issues.extend(check_cases(data_dir, loaded.case_files, communities=communities, grids=grids, contract=contract))
     typed_tables = {name: table.typed for name, table in tables.items()}
     # the raw values (with every node's position) are no longer needed: keep where each row
     # starts and let the rest go before the typed records are built (25,000-community tiers)
@@ -856,7 +855,38 @@ def check(
     )
     if dataset is not None and any(i.severity is Severity.ERROR for i in issues):
         dataset = None
-    return CheckResult(sort_issues(issues), typed_tables, dataset, case_files)
+    return CheckResult(sort_issues(issues), typed_tables, dataset, case_files, communities, grids)
+
+
+def check_cases(
+    data_dir: Path,
+    case_files: list[Path],
+    *,
+    communities: set[str] | None,
+    grids: dict[str, str | None] | None,
+    contract: Contract | None = None,
+    threads: int | None = None,
+) -> list[Issue]:
+    """The case files' issues against the ``cases`` schema and the known community and grid
+    ids (``None``: that reference is not checked, as its YAML file could not be read).
+
+    ``check`` runs it with everything else; ``gongzhi build`` runs it on its own, beside MkDocs,
+    once the YAML is known to be valid (see ``generator.build``).
+    """
+    contract = contract or load_contract(data_dir)
+    if not case_files or "cases" not in contract.tables:
+        return []
+    from generator.casecheck import check_case_files
+
+    return check_case_files(
+        case_files,
+        contract.tables["cases"],
+        communities=communities,
+        grids=grids,
+        root=display_root(data_dir),
+        cache=ResultCache(cache_root(data_dir), "cases", keep=512),
+        threads=threads,
+    )
 
 
 def load_dataset(data_dir: Path, *, strict: bool = False) -> Dataset:

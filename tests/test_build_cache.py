@@ -212,19 +212,33 @@ def test_the_open_data_case_table_is_a_linkable_asset(tmp_path: Path) -> None:
     assert not any(a.linkable for a in assets.values() if a is not cases[0])
 
 
-def test_the_case_export_started_early_is_the_one_the_page_would_make(tmp_path: Path) -> None:
-    from generator.opendata import CasesExport, cases_csv
+def test_case_work_started_early_makes_what_the_pages_would_make(tmp_path: Path) -> None:
+    from generator.casestore import CaseWork
+    from generator.opendata import cases_csv
 
     data = tmp_path / "data"
     shutil.copytree(REPO / "data", data)
     dataset, _, _ = validate_and_link(data)
     fields = ["id", "community", "channel", "category", "subcategory", "reported_at", "accepted_at",
               "dispatched_at", "due_at", "closed_at", "status", "resolved_level", "satisfaction"]
-    early = CasesExport(data).start()
+    early = CaseWork(data).start()
+    early.supply(dataset)
+    figures = early.stats(dataset)
+    alone = stats_module.compute_stats(dataset.case_files, stats_module.community_streets(dataset),
+                                       district=dataset.district.code)
+    assert figures.kpis == alone.kpis and figures.as_of == alone.as_of
     path, rows, size = early.result(dataset.case_files, fields)
     expected, count = cases_csv(dataset.case_files, fields)
     assert path.read_bytes() == expected and rows == count and size == len(expected)
     assert b"grid" not in expected.splitlines()[0]
+    assert set(early.timings) >= {"load", "stats", "export"}
+
+    # a second build finds both in the cache and reads no case file
+    again = CaseWork(data).start()
+    again.supply(dataset)
+    assert again.stats(dataset).kpis == alone.kpis
+    again.wait()
+    assert "load" not in again.timings
 
     # other fields than the thread planned: made again for what was asked
     fewer = fields[:3]
@@ -233,8 +247,34 @@ def test_the_case_export_started_early_is_the_one_the_page_would_make(tmp_path: 
 
     # an unreadable package: no thread, the export is still made on request
     (data / "datapackage.yaml").write_text("resources: [", "utf-8")
-    late = CasesExport(data).start()
+    late = CaseWork(data).start()
     assert late.result(dataset.case_files, fields)[0].read_bytes() == expected
+
+
+def test_case_work_for_another_community_map_or_a_cancelled_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.casestore import CaseWork
+
+    monkeypatch.setenv("GONGZHI_CACHE", "0")
+    data = tmp_path / "data"
+    shutil.copytree(REPO / "data", data)
+    dataset, _, _ = validate_and_link(data)
+
+    cancelled = CaseWork(data).start()
+    cancelled.cancel()
+    cancelled.wait()
+    assert "stats" not in cancelled.timings and cancelled.error is None or "stats" not in cancelled.timings
+
+    # the thread counted with one street map; the dataset asks with another: computed again
+    work = CaseWork(data).start()
+    work.supply(dataset)
+    work.wait()
+    first = work.stats(dataset)
+    community = next(iter(dataset.communities.values()))
+    other_street = next(s for s in dataset.streets if s != community.street)
+    monkeypatch.setattr(community, "street", other_street)
+    moved = work.stats(dataset)
+    assert moved is not first
+    assert moved.kpis != first.kpis
 
 
 def test_pinyin_is_remembered_and_pypinyin_loaded_only_for_new_names(

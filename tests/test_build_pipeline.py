@@ -256,3 +256,82 @@ def test_large_assets_are_copied_from_files_and_compared_in_chunks(tmp_path: Pat
     assert write_docs({"data/cases.csv": source}, docs).unchanged == 1
     source.write_bytes(b"id,x\n" + b"1,b\n" * 100_000)  # same size, other bytes
     assert write_docs({"data/cases.csv": source}, docs).written == ["data/cases.csv"]
+
+
+# --- the case files' check, beside MkDocs ------------------------------------------------------
+
+
+def _case_file(data: Path) -> Path:
+    return sorted((data / "cases").glob("*.csv"))[-1]
+
+
+def test_invalid_case_records_fail_the_build_and_leave_the_previous_site(
+    built: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """The case check runs beside MkDocs, yet its errors still stop the build before the swap."""
+    tmp, data, _ = built
+    before = _snapshot(tmp / "site")
+    broken = tmp_path / "data"
+    shutil.copytree(data, broken)
+    cases = _case_file(broken)
+    lines = cases.read_text("utf-8").splitlines()
+    fields = lines[3].split(",")
+    fields[1] = "无此社区"  # a community that does not exist, on the file's fourth line
+    lines[3] = ",".join(fields)
+    cases.write_text("\n".join(lines) + "\n", "utf-8")
+    with pytest.raises(DataError) as caught:
+        build(broken, tmp / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
+    found = [i for i in caught.value.issues if i.file.endswith(cases.name)]
+    assert found and found[0].line == 4 and "无此社区" in found[0].message
+    assert _snapshot(tmp / "site") == before
+    assert not [p for p in tmp.iterdir() if p.name.startswith(".site.")]
+
+
+def test_unparsable_case_file_is_reported_by_the_validator_not_as_a_crash(
+    built: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A row the CSV reader cannot split makes the background case work fail; the build then
+    answers with the validator's issue (file and line), not with DuckDB's message."""
+    tmp, data, _ = built
+    before = _snapshot(tmp / "site")
+    broken = tmp_path / "data"
+    shutil.copytree(data, broken)
+    cases = _case_file(broken)
+    lines = cases.read_text("utf-8").splitlines()
+    lines[5] = lines[5] + ",多余,的,列"
+    cases.write_text("\n".join(lines) + "\n", "utf-8")
+    with pytest.raises(DataError) as caught:
+        build(broken, tmp / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
+    found = [i for i in caught.value.issues if i.file.endswith(cases.name)]
+    assert found and found[0].line == 6
+    assert _snapshot(tmp / "site") == before
+
+
+def test_mkdocs_stops_at_the_first_page_once_told_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mkdocs.commands.build as mkdocs_build_module
+
+    from generator.build import load_config, run_mkdocs
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(5):
+        (docs / f"p{n}.md").write_text(f"# 第 {n} 页\n", "utf-8")
+    config = load_config(ROOT / "mkdocs.yml", docs)
+    config["nav"] = None  # these five pages only
+    pages: list[str] = []
+    original = mkdocs_build_module._populate_page
+
+    def counted(page, *args, **kwargs):
+        pages.append(page.file.src_uri)
+        return original(page, *args, **kwargs)
+
+    monkeypatch.setattr(mkdocs_build_module, "_populate_page", counted)
+    with pytest.raises(BuildError, match="事件记录校验未通过"):
+        run_mkdocs(config, tmp_path / "site", True, stop=lambda: True)
+    assert len(pages) == 1
+    # the stopping plugin belongs to that run only
+    assert "gongzhi-stop" not in config.plugins
+    assert not any(getattr(m, "__self__", None).__class__.__name__ == "StopWhen"
+                   for methods in config.plugins.events.values() for m in methods)
+    run_mkdocs(config, tmp_path / "site2", True, stop=lambda: False)
+    assert (tmp_path / "site2" / "p4" / "index.html").is_file()

@@ -160,6 +160,7 @@ class CaseCheck:
         self.result = result
         self._issues: list[Issue] | None = None
         self._error: BaseException | None = None
+        self.seconds = 0.0  # how long the check took, on its thread
         self._thread = threading.Thread(target=self._run, name="gongzhi-case-check", daemon=True)
 
     def start(self) -> CaseCheck:
@@ -169,6 +170,7 @@ class CaseCheck:
     def _run(self) -> None:
         from generator.validate import check_cases
 
+        start = time.perf_counter()
         try:
             # one DuckDB thread: MkDocs has the other core
             self._issues = check_cases(
@@ -177,6 +179,8 @@ class CaseCheck:
             )
         except BaseException as exc:  # noqa: BLE001 - raised again on the build's thread
             self._error = exc
+        finally:
+            self.seconds = time.perf_counter() - start
 
     def failed(self) -> bool:
         """Finished, with errors (or unable to run)."""
@@ -200,6 +204,13 @@ def derive(ctx: RenderContext, case_work: Any = None) -> None:
     ``forms``: the participation forms, so portal pages can embed theirs.
     """
     dataset = ctx.dataset
+    from generator.forms import site as forms_site
+
+    ctx.derived["forms"] = forms_site.derive(ctx)
+    if case_work is not None:
+        from generator.render import precompile
+
+        precompile()  # while the case statistics are being counted on the other core
     if dataset.case_files:
         from generator import stats
 
@@ -211,9 +222,6 @@ def derive(ctx: RenderContext, case_work: Any = None) -> None:
             )
         except stats.StatsError as exc:
             raise BuildError(f"统计事件记录失败：{exc}") from exc
-    from generator.forms import site as forms_site
-
-    ctx.derived["forms"] = forms_site.derive(ctx)
 
 
 
@@ -458,7 +466,7 @@ def _pipeline(
             warnings=warnings,
             timings=timings,
             render_timings=rendered.timings,
-            case_timings=case_work.timings,
+            case_timings=dict(case_work.timings),
         )
         site.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_sites(site)
@@ -474,6 +482,7 @@ def _pipeline(
                 raise
             with _timed(timings, "check"):  # what of the case check MkDocs did not hide
                 case_issues = case_check.issues()
+            report.case_timings["check"] = round(case_check.seconds, 3)
             _raise_if_errors(case_issues, warnings)
             report.warnings = _sorted([*warnings, *case_issues])
             if index:

@@ -265,6 +265,20 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     return jinja2.FileSystemBytecodeCache(str(BYTECODE_CACHE_DIR))
 
 
+def precompile(template_dirs: Iterable[Path] | None = None) -> None:
+    """Compile every template into the bytecode cache, so that the render stage only loads
+    them. The build calls it while it waits for the case statistics; a template that does not
+    compile is left for the render stage to report."""
+    env = make_environment(template_dirs)
+    if env.bytecode_cache is None:
+        return
+    for name in env.list_templates(filter_func=lambda n: n.endswith(".md")):
+        try:
+            env.get_template(name)
+        except jinja2.TemplateError:
+            pass
+
+
 
 
 # --- collecting and writing --------------------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import pickle
 import time
@@ -140,28 +141,60 @@ def _unlink(path: Path) -> None:
         pass
 
 
+def _read_memo(memo_path: Path | None) -> dict[str, list]:
+    if memo_path is None:
+        return {}
+    try:
+        loaded = json.loads(memo_path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _remembered(memo: dict[str, list], resolved: str, stat: os.stat_result) -> str | None:
+    known = memo.get(resolved)
+    if isinstance(known, list) and len(known) == 2 and known[0] == [stat.st_size, stat.st_mtime_ns, stat.st_ino]:
+        return known[1]
+    return None
+
+
+def _sha256_of(path: str, size: int) -> str:
+    """One ``update`` over the mapped file: hashlib releases Python's lock for all of it, where a
+    loop over chunks would take the lock back for each one, waiting behind other threads."""
+    with open(path, "rb") as handle:
+        if size == 0:
+            return hashlib.sha256(b"").hexdigest()
+        try:
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return hashlib.sha256(mapped).hexdigest()
+        except (OSError, ValueError):  # not mappable (a pipe, a special file system)
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def digests_remembered(paths: Sequence[Path], root: Path | None) -> bool:
+    """Whether ``file_digests`` would read none of these files (every stamp is remembered)."""
+    memo = _read_memo(root / _DIGESTS if root else None)
+    try:
+        return all(_remembered(memo, str(Path(p).resolve()), os.stat(p)) is not None for p in paths)
+    except OSError:
+        return False
+
+
 def file_digests(paths: Sequence[Path], root: Path | None) -> list[str]:
     """SHA-256 of each file's bytes, in order; unchanged files (same stamp) are not read again."""
     memo_path = root / _DIGESTS if root else None
-    memo: dict[str, list] = {}
-    if memo_path is not None:
-        try:
-            loaded = json.loads(memo_path.read_text("utf-8"))
-            memo = loaded if isinstance(loaded, dict) else {}
-        except (OSError, ValueError):
-            memo = {}
+    memo = _read_memo(memo_path)
     digests: list[str] = []
     changed = False
     for path in paths:
         resolved = str(Path(path).resolve())
         stat = os.stat(resolved)
         stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
-        known = memo.get(resolved)
-        if isinstance(known, list) and len(known) == 2 and known[0] == stamp:
-            digests.append(known[1])
+        known = _remembered(memo, resolved, stat)
+        if known is not None:
+            digests.append(known)
             continue
-        with open(resolved, "rb") as handle:
-            value = hashlib.file_digest(handle, "sha256").hexdigest()
+        value = _sha256_of(resolved, stat.st_size)
         # a file written in the last two seconds may change again within the same mtime tick
         if time.time() - stat.st_mtime > 2:
             memo[resolved] = [stamp, value]

@@ -245,6 +245,8 @@ class CaseWork:
         self._export: tuple[Path, int, int] | None = None
         self._stats: Any = None
         self._stats_for: tuple[dict[str, str], str] | None = None
+        self._community_files: list[Path] = []
+        self._district_files: list[Path] = []
         self.error: Exception | None = None
         self._store: CaseStore | None = None
         # seconds per step on the thread (load, wait, stats, export), for the build report
@@ -263,12 +265,14 @@ class CaseWork:
 
         try:
             fields = published_case_fields(self.data_dir)
-            _, case_files, _ = discover(self.data_dir, display_root(self.data_dir))
+            entities, case_files, _ = discover(self.data_dir, display_root(self.data_dir))
         except Exception:  # noqa: BLE001 - the validator reports it; the callers decide later
             return self
         if not case_files or fields is None:
             return self
         self._files, self._fields = case_files, fields
+        self._community_files = [f.path for f in entities if f.source and f.source.resource == "communities"]
+        self._district_files = [f.path for f in entities if f.source and f.source.resource == "districts"]
         self._thread = threading.Thread(target=self._run, name="gongzhi-cases", daemon=True)
         self._thread.start()
         return self
@@ -299,26 +303,52 @@ class CaseWork:
 
     def _run(self) -> None:
         from generator import stats as stats_module
+        from generator.cache import digests_remembered, file_digests
         from generator.opendata import cached_cases_csv, cases_csv_file
 
         assert self._files is not None and self._fields is not None
         files, fields = self._files, self._fields
         store: CaseStore | None = None
+        stats_cached = False
         try:
-            self._export = cached_cases_csv(files, fields, self.cache_dir)
-            # only whether the cache has them: loading them is Python work, left to the caller
-            stats_cached = stats_module.has_cached_stats(files, self.data_dir)
-            if self._export is not None and stats_cached:
-                return
-            # one DuckDB thread: the other core is Python's, reading the YAML meanwhile
-            store = self._store = CaseStore(files, threads=1, typed=stats_module.TYPED_COLUMNS).__enter__()
+            if digests_remembered(files, self.cache_dir.parent):
+                # a rebuild, most likely: look in the cache first, perhaps nothing is to be done
+                self._export = cached_cases_csv(files, fields, self.cache_dir)
+                # only whether the cache has them: loading them is Python work, left to the caller
+                stats_cached = stats_module.has_cached_stats(files, self.data_dir)
+                if self._export is not None and stats_cached:
+                    return
+            # DuckDB on both cores: the build waits for the statistics sooner than Python
+            # finishes the YAML
+            store = self._store = CaseStore(files, threads=None, typed=stats_module.TYPED_COLUMNS).__enter__()
+            hashing = None
+            if not digests_remembered(files, self.cache_dir.parent):
+                # new case files: hashed (for the cache keys) while DuckDB parses them
+                hashing = threading.Thread(target=file_digests, args=(files, self.cache_dir.parent), daemon=True)
+                hashing.start()
             if not self._cancelled:
                 with self._timed("load"):
                     store.load()
+            if hashing is not None:
+                hashing.join()
+                self._export = cached_cases_csv(files, fields, self.cache_dir)
+                stats_cached = stats_module.has_cached_stats(files, self.data_dir)
+            if not stats_cached and store.loaded and not self._supplied.is_set():
+                # The YAML is still being read: count with the community → street map its files
+                # most likely give. ``stats`` uses the result only if the valid dataset's map and
+                # district turn out to be exactly these; otherwise it is counted again below.
+                guess = self._guess_mapping()
+                if guess is not None:
+                    store.set_threads(None)
+                    with self._timed("stats"):
+                        self._stats = stats_module.stats_for_files(files, *guess, self.data_dir, store=store)
+                    self._stats_for = guess
             with self._timed("wait"):
                 self._supplied.wait()
             if self._cancelled or self._mapping is None:
                 return
+            if self._stats_for == self._mapping:
+                stats_cached = True  # the guess was right
             if not stats_cached:
                 mapping, district = self._mapping
                 store.set_threads(None)  # the build waits for the statistics now
@@ -337,6 +367,30 @@ class CaseWork:
             self._store = None
             if store is not None:
                 store.close()
+
+    def _guess_mapping(self) -> tuple[dict[str, str], str] | None:
+        """community id → street id and the district code, read straight from the YAML files
+        (no checks: only a guess, compared with the valid dataset's before it is used)."""
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        try:
+            mapping: dict[str, str] = {}
+            for path in self._community_files:
+                with open(path, encoding="utf-8") as handle:
+                    record = yaml.load(handle, Loader=loader)
+                if not isinstance(record, dict) or not isinstance(record.get("street"), str):
+                    return None
+                mapping[str(record.get("id") or path.stem)] = record["street"]
+            if len(self._district_files) != 1:
+                return None
+            with open(self._district_files[0], encoding="utf-8") as handle:
+                district = yaml.load(handle, Loader=loader)
+            if not isinstance(district, dict) or district.get("code") is None:
+                return None
+            return mapping, str(district["code"])
+        except (OSError, ValueError, yaml.YAMLError):
+            return None
 
     @contextmanager
     def _timed(self, step: str) -> Iterator[None]:

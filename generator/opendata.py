@@ -217,7 +217,7 @@ def _package(ctx: RenderContext) -> dict[str, Any]:
 
 def _read_package(data_dir: Path) -> dict[str, Any]:
     with open(data_dir / PACKAGE_FILE, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _published_schema(resource: dict[str, Any]) -> dict[str, Any]:

@@ -111,10 +111,15 @@ def test_file_digests_are_remembered_by_stamp_but_not_for_files_just_written(
     assert file_digests([old, new], tmp_path / "cache") == expected
 
     reads: list[str] = []
-    real = hashlib.file_digest
-    monkeypatch.setattr(hashlib, "file_digest", lambda f, d: reads.append(f.name) or real(f, d))
+    real = result_cache._sha256_of
+    monkeypatch.setattr(result_cache, "_sha256_of", lambda path, size: reads.append(path) or real(path, size))
     assert file_digests([old, new], tmp_path / "cache") == expected
     assert reads == [str(new.resolve())]  # the old file was not read again
+    assert result_cache.digests_remembered([old], tmp_path / "cache")
+    assert not result_cache.digests_remembered([old, new], tmp_path / "cache")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert file_digests([empty], None) == [hashlib.sha256(b"").hexdigest()]
 
 
 def test_statistics_come_from_the_cache_until_a_case_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,11 +275,20 @@ def test_case_work_for_another_community_map_or_a_cancelled_build(tmp_path: Path
     work.wait()
     first = work.stats(dataset)
     community = next(iter(dataset.communities.values()))
-    other_street = next(s for s in dataset.streets if s != community.street)
+    home = community.street
+    other_street = next(s for s in dataset.streets if s != home)
     monkeypatch.setattr(community, "street", other_street)
     moved = work.stats(dataset)
     assert moved is not first
     assert moved.kpis != first.kpis
+
+    # the map guessed from the community files while the YAML is read is used only when the
+    # valid dataset's is the same: here the dataset's differs from the files
+    guessed = CaseWork(data).start()
+    assert guessed._guess_mapping() == ({**stats_module.community_streets(dataset), community.id: home},
+                                        dataset.district.code)
+    guessed.supply(dataset)
+    assert guessed.stats(dataset).kpis == moved.kpis
 
 
 def test_pinyin_is_remembered_and_pypinyin_loaded_only_for_new_names(

@@ -261,50 +261,40 @@ def test_large_assets_are_copied_from_files_and_compared_in_chunks(tmp_path: Pat
 # --- the case files' check, beside MkDocs ------------------------------------------------------
 
 
-def _case_file(data: Path) -> Path:
-    return sorted((data / "cases").glob("*.csv"))[-1]
+def _unknown_community(line: str) -> str:
+    fields = line.split(",")
+    fields[1] = "无此社区"  # a community that does not exist
+    return ",".join(fields)
 
 
+@pytest.mark.parametrize(
+    ("line", "change", "message"),
+    [
+        # checked beside MkDocs: its errors still stop the build before the swap
+        (4, _unknown_community, "无此社区"),
+        # a row the CSV reader cannot split makes the background case work fail; the build
+        # then answers with the validator's issue (file and line), not with DuckDB's message
+        (6, lambda line: line + ",多余,的,列", ""),
+    ],
+    ids=["unknown-community", "unparsable-row"],
+)
 def test_invalid_case_records_fail_the_build_and_leave_the_previous_site(
-    built: tuple[Path, Path, dict[str, str]], tmp_path: Path
+    built: tuple[Path, Path, dict[str, str]], tmp_path: Path, line: int, change, message: str
 ) -> None:
-    """The case check runs beside MkDocs, yet its errors still stop the build before the swap."""
     tmp, data, _ = built
     before = _snapshot(tmp / "site")
     broken = tmp_path / "data"
     shutil.copytree(data, broken)
-    cases = _case_file(broken)
+    cases = sorted((broken / "cases").glob("*.csv"))[-1]
     lines = cases.read_text("utf-8").splitlines()
-    fields = lines[3].split(",")
-    fields[1] = "无此社区"  # a community that does not exist, on the file's fourth line
-    lines[3] = ",".join(fields)
+    lines[line - 1] = change(lines[line - 1])
     cases.write_text("\n".join(lines) + "\n", "utf-8")
     with pytest.raises(DataError) as caught:
         build(broken, tmp / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
     found = [i for i in caught.value.issues if i.file.endswith(cases.name)]
-    assert found and found[0].line == 4 and "无此社区" in found[0].message
+    assert found and found[0].line == line and message in found[0].message
     assert _snapshot(tmp / "site") == before
     assert not [p for p in tmp.iterdir() if p.name.startswith(".site.")]
-
-
-def test_unparsable_case_file_is_reported_by_the_validator_not_as_a_crash(
-    built: tuple[Path, Path, dict[str, str]], tmp_path: Path
-) -> None:
-    """A row the CSV reader cannot split makes the background case work fail; the build then
-    answers with the validator's issue (file and line), not with DuckDB's message."""
-    tmp, data, _ = built
-    before = _snapshot(tmp / "site")
-    broken = tmp_path / "data"
-    shutil.copytree(data, broken)
-    cases = _case_file(broken)
-    lines = cases.read_text("utf-8").splitlines()
-    lines[5] = lines[5] + ",多余,的,列"
-    cases.write_text("\n".join(lines) + "\n", "utf-8")
-    with pytest.raises(DataError) as caught:
-        build(broken, tmp / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
-    found = [i for i in caught.value.issues if i.file.endswith(cases.name)]
-    assert found and found[0].line == 6
-    assert _snapshot(tmp / "site") == before
 
 
 def test_mkdocs_stops_at_the_first_page_once_told_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

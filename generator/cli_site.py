@@ -80,6 +80,7 @@ _STAGE_NAMES = {
     "derive": "统计",
     "render": "生成页面",
     "mkdocs": "MkDocs",
+    "check": "等候事件记录校验",  # it runs beside MkDocs; this is what MkDocs did not cover
     "index": "搜索索引",
     "swap": "替换",
 }

@@ -183,9 +183,8 @@ class CaseStore:
                 return f"NULL::{target or 'VARCHAR'} AS {_name(column)}"
             if target and text and self.typed.get(column) == target:
                 return f"{_name(_typed_name(column))} AS {_name(column)}"
-            if target:
-                caster = "try_cast" if text else "CAST"
-                return f"{caster}({_name(column)} AS {target}) AS {_name(column)}"
+            if target:  # a value that does not cast is NULL: the validator reports it
+                return f"try_cast({_name(column)} AS {target}) AS {_name(column)}"
             return f"CAST({_name(column)} AS VARCHAR) AS {_name(column)}" if not text else _name(column)
 
         parts = []

@@ -207,10 +207,12 @@ def derive(ctx: RenderContext, case_work: Any = None) -> None:
     from generator.forms import site as forms_site
 
     ctx.derived["forms"] = forms_site.derive(ctx)
-    if case_work is not None:
+    if case_work is not None:  # while the case statistics are being counted on the other core
+        from generator import opendata
         from generator.render import precompile
 
-        precompile()  # while the case statistics are being counted on the other core
+        precompile()
+        opendata.prepare(ctx)
     if dataset.case_files:
         from generator import stats
 

@@ -235,9 +235,25 @@ def _published_schema(resource: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def prepare(ctx: RenderContext) -> None:
+    """Make the YAML tables' CSV and JSON now (``ctx.derived["opendata"]``), not when the page
+    is collected: the build calls it while it waits for the case statistics."""
+    tables: dict[str, list[dict[str, Any]]] | None = ctx.derived.get("tables")
+    made: dict[str, tuple[bytes, bytes]] = {}
+    for resource in _package(ctx).get("resources", []):
+        name = resource["name"]
+        if name == CASES_RESOURCE:
+            continue
+        field_names = [f["name"] for f in _published_schema(resource).get("fields", [])]
+        rows = (tables or {}).get(name, [])
+        made[name] = (table_csv(field_names, rows), table_json(field_names, rows))
+    ctx.derived["opendata"] = made
+
+
 def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
     """The data files and the page listing them; nothing when the tables are not available."""
     tables: dict[str, list[dict[str, Any]]] | None = ctx.derived.get("tables")
+    prepared: dict[str, tuple[bytes, bytes]] = ctx.derived.get("opendata") or {}
     package = _package(ctx)
     published: list[PublishedTable] = []
     resources = []
@@ -258,9 +274,9 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             json_path, json_data = None, None
         else:
             rows = (tables or {}).get(name, [])
-            data, count = table_csv(field_names, rows), len(rows)
-            size = len(data)
-            json_path, json_data = f"{OUT_DIR}/{name}.json", table_json(field_names, rows)
+            data, json_data = prepared.get(name) or (table_csv(field_names, rows), table_json(field_names, rows))
+            count, size = len(rows), len(data)
+            json_path = f"{OUT_DIR}/{name}.json"
         # the case table is a file in a content-addressed cache, never rewritten in place
         yield Asset(csv_path, data, linkable=name == CASES_RESOURCE)
         if json_path and json_data is not None:

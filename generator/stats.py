@@ -39,7 +39,6 @@ from generator.metrics import (
     Unit,
 )
 
-DEFAULT_MEMORY_LIMIT = "2500MB"
 CLOSED = "已办结"
 WITHDRAWN = "已撤销"
 SATISFIED_ANSWERS = ("满意", "基本满意")
@@ -413,9 +412,7 @@ def compute_stats(
 
     own = None
     if store is None:
-        own = store = CaseStore(
-            case_files, threads=threads, memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT, typed=TYPED_COLUMNS
-        )
+        own = store = CaseStore(case_files, threads=threads, memory_limit=memory_limit, typed=TYPED_COLUMNS)
         store.__enter__()
     con = store.con
     try:

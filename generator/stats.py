@@ -238,8 +238,10 @@ def _sql_list(paths: Sequence[Path]) -> str:
 TYPED_COLUMNS = {c: "TIMESTAMP" for c in CASE_COLUMNS if c.endswith("_at")}
 
 
-# the columns the figures are computed from (id, subcategory and dispatched_at are not used)
-_COUNTED_COLUMNS = tuple(c for c in CASE_COLUMNS if c not in ("id", "subcategory", "dispatched_at"))
+# Columns every case file must have for the figures (the contract requires them too); the
+# optional ones (accepted_at, due_at, closed_at, resolved_level, satisfaction) may be left out
+# of a file, and its cases then count as having no such value.
+_REQUIRED_COLUMNS = ("community", "grid", "channel", "category", "reported_at", "status")
 
 
 def _typed_cases(store) -> str:
@@ -420,7 +422,7 @@ def compute_stats(
             store.load()
         except CaseStoreError as exc:
             raise StatsError(f"读取事件记录失败：{exc}") from exc
-        for path, lacking in store.missing(_COUNTED_COLUMNS).items():
+        for path, lacking in store.missing(_REQUIRED_COLUMNS).items():
             raise StatsError(f"读取事件记录失败：{path.name} 缺少列 {'、'.join(lacking)}")
         con.execute("SET preserve_insertion_order = false")
         con.execute("CREATE OR REPLACE TEMP TABLE community_streets (community VARCHAR PRIMARY KEY, street VARCHAR)")

@@ -176,8 +176,26 @@ def test_unreadable_file_is_a_chinese_error(tmp_path):
     broken = tmp_path / "broken.csv"
     shutil.copy(sample.CASES, broken)
     broken.write_text("id,community\nX,c1\n", "utf-8")
-    with pytest.raises(StatsError, match="读取事件记录失败"):
+    with pytest.raises(StatsError, match="broken.csv 缺少列 grid、channel、category、reported_at、status"):
         compute_stats([broken], {})
+
+
+def test_optional_columns_may_be_left_out_of_a_case_file(tmp_path, stats):
+    """The contract lets a file leave out optional columns; its cases then have no such value."""
+    import csv
+
+    with open(sample.CASES, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    kept = [c for c in rows[0] if c not in ("satisfaction", "resolved_level")]
+    slim = tmp_path / "slim.csv"
+    with open(slim, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, kept, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    fewer = compute_stats([slim], sample.COMMUNITY_STREETS, district="330199")
+    full, without = stats.district_kpi(Q3), fewer.district_kpi(Q3)
+    assert without.received == full.received and without.closed == full.closed
+    assert full.answered > 0 and without.answered == 0 and without.resolved_in_grid == 0
 
 
 def test_every_metric_has_a_definition_and_a_value(stats):

@@ -189,10 +189,13 @@ class CaseCheck:
         return self._error is not None or any(i.severity is Severity.ERROR for i in self._issues or ())
 
     def issues(self) -> list[Issue]:
-        """Every issue; raises what stopped the check."""
+        """Every issue; a ``BuildError`` when the check itself could not run."""
         self._thread.join()
+        if isinstance(self._error, Exception):
+            first = (str(self._error).strip().splitlines() or [type(self._error).__name__])[0]
+            raise BuildError(f"检查事件记录时出错：{first}") from self._error
         if self._error is not None:
-            raise self._error
+            raise self._error  # an interruption (Ctrl-C) stays one
         return list(self._issues or ())
 
 

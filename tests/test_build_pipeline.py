@@ -325,3 +325,20 @@ def test_mkdocs_stops_at_the_first_page_once_told_to(tmp_path: Path, monkeypatch
                    for methods in config.plugins.events.values() for m in methods)
     run_mkdocs(config, tmp_path / "site2", True, stop=lambda: False)
     assert (tmp_path / "site2" / "p4" / "index.html").is_file()
+
+
+def test_a_case_check_that_cannot_run_is_a_chinese_build_error(
+    built: tuple[Path, Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import generator.validate as validate_module
+
+    tmp, data, _ = built
+    before = _snapshot(tmp / "site")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Out of Memory Error: failed to allocate\nmore detail")
+
+    monkeypatch.setattr(validate_module, "check_cases", broken)
+    with pytest.raises(BuildError, match="检查事件记录时出错：Out of Memory Error: failed to allocate$"):
+        build(data, tmp / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
+    assert _snapshot(tmp / "site") == before

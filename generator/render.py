@@ -279,8 +279,6 @@ def precompile(template_dirs: Iterable[Path] | None = None) -> None:
             pass
 
 
-
-
 # --- collecting and writing --------------------------------------------------------------------
 
 

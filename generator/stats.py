@@ -20,13 +20,14 @@ import datetime as dt
 import gc
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from generator.issues import first_line
 from generator.metrics import (
     METRICS_BY_KEY,
     RANKING_METRIC,
@@ -229,10 +230,6 @@ def case_files_in(data_dir: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".csv", ".parquet"))
 
 
-def _sql_list(paths: Sequence[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-
-
 # Time stamps become TIMESTAMP (parsed from CSV text with ``try_cast``; typed Parquet columns
 # as they are, which is what `gongzhi synth` and platform exports write); the rest is text.
 TYPED_COLUMNS = {c: "TIMESTAMP" for c in CASE_COLUMNS if c.endswith("_at")}
@@ -253,7 +250,7 @@ def _typed_cases(store) -> str:
 # Parquet files a view, read by each stage (the scans keep only the columns a query uses);
 # CSV text is parsed once into a scratch table (parsing costs more than reading it back).
 _SLIM = """
-CREATE {kind} slim AS
+CREATE OR REPLACE {kind} slim AS
 SELECT c.community, c.grid, m.street, c.channel, c.category, c.status, c.resolved_level,
        nullif(c.satisfaction, '') AS satisfaction,
        c.reported_at, c.accepted_at, c.due_at, c.closed_at
@@ -266,7 +263,7 @@ _AS_OF = "SELECT greatest(max(reported_at), max(accepted_at), max(closed_at)) FR
 # cohorts: intake (anchored on the report time) and closure (anchored on the due date; see
 # metrics.CLOSURE_COHORT), aggregated separately and joined (both are small).
 _FINE = f"""
-CREATE TABLE fine AS
+CREATE OR REPLACE TABLE fine AS
 WITH intake AS (
     SELECT year(reported_at) * 10 + quarter(reported_at) AS qkey, street, community, grid,
         count(*) AS received, count(accepted_at) AS accepted,
@@ -310,7 +307,7 @@ FROM intake i FULL OUTER JOIN closure c
 # Channel and category counts of reported cases, per community × quarter (shares are shown
 # down to the community; grids are too small to show them without disclosing cases).
 _SPLITS = """
-CREATE TABLE splits AS
+CREATE OR REPLACE TABLE splits AS
 SELECT qkey, ykey, street, community, channel, category, count(*) AS n
 FROM (SELECT *, year(reported_at) * 10 + quarter(reported_at) AS qkey, year(reported_at) AS ykey
       FROM slim WHERE reported_at IS NOT NULL)
@@ -335,7 +332,7 @@ _KEY = ("by_year", "no_street", "no_community", "no_grid", "qkey", "ykey", "stre
 # Exact medians for every grouping set in one pass over the closed cases, read straight from
 # the case files (no scratch copy of the durations).
 _MEDIANS = f"""
-CREATE TABLE medians AS
+CREATE OR REPLACE TABLE medians AS
 SELECT {_FLAGS}, GROUPING(grid) AS no_grid, qkey, ykey, street, community, grid,
     median(days) AS handling_median
 FROM (
@@ -412,17 +409,16 @@ def compute_stats(
     """
     from generator.casestore import CaseStore, CaseStoreError
 
-    own = None
-    if store is None:
-        own = store = CaseStore(case_files, threads=threads, memory_limit=memory_limit, typed=TYPED_COLUMNS)
-        store.__enter__()
-    con = store.con
-    try:
+    opened = CaseStore(case_files, threads=threads, memory_limit=memory_limit, typed=TYPED_COLUMNS) if store is None else None
+    with opened or nullcontext(store) as store:
+        con = store.con
         try:
             store.load()
         except CaseStoreError as exc:
             raise StatsError(f"读取事件记录失败：{exc}") from exc
-        for path, lacking in store.missing(_REQUIRED_COLUMNS).items():
+        missing = store.missing(_REQUIRED_COLUMNS)
+        if missing:
+            path, lacking = next(iter(missing.items()))
             raise StatsError(f"读取事件记录失败：{path.name} 缺少列 {'、'.join(lacking)}")
         con.execute("SET preserve_insertion_order = false")
         con.execute("CREATE OR REPLACE TEMP TABLE community_streets (community VARCHAR PRIMARY KEY, street VARCHAR)")
@@ -431,9 +427,7 @@ def compute_stats(
             con.execute("INSERT INTO community_streets SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[])",
                         [list(community_streets.keys()), list(community_streets.values())])
         try:
-            for table in ("slim", "fine", "splits", "medians"):
-                con.execute(f"DROP TABLE IF EXISTS {table}")
-                con.execute(f"DROP VIEW IF EXISTS {table}")
+            # OR REPLACE: a store may be counted twice (a guessed street map that proved wrong)
             kind = "TABLE" if store.csv_files else "TEMP VIEW"
             con.execute(_SLIM.format(kind=kind, cases=_typed_cases(store)))
             if as_of is None:
@@ -443,10 +437,7 @@ def compute_stats(
             con.execute(_MEDIANS)
             columns = _fetch_columns(con.execute(_STATS))
         except duckdb.Error as exc:
-            raise StatsError(f"读取事件记录失败：{_first_line(exc)}") from exc
-    finally:
-        if own is not None:
-            own.close()
+            raise StatsError(f"读取事件记录失败：{first_line(exc)}") from exc
     # Hundreds of thousands of small records: the cyclic garbage collector would scan them again
     # and again while they are made (none of them forms a cycle).
     with _without_gc():
@@ -486,10 +477,6 @@ def _parse_split(text: str | None) -> tuple[tuple[str, int], ...]:
         name, _, n = item.rpartition(_FIELD)
         pairs.append((name, int(n)))
     return tuple(pairs)
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _assemble(columns: Sequence[list], district: str, as_of: dt.datetime | None) -> SiteStats:

@@ -170,6 +170,26 @@ def test_parquet_and_csv_give_the_same_figures(stats, tmp_path):
     assert compute_stats([half, rest], sample.COMMUNITY_STREETS, district="330199").kpis == stats.kpis
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_one_store_can_be_counted_again_with_another_street_map(stats, tmp_path, kind):
+    """The build counts with a guessed street map and, when the guess was wrong, again."""
+    import duckdb
+
+    from generator.casestore import CaseStore
+    from generator.stats import TYPED_COLUMNS
+
+    files = [sample.CASES]
+    if kind == "parquet":
+        files = [tmp_path / "cases.parquet"]
+        duckdb.sql(f"COPY (SELECT * FROM read_csv('{sample.CASES}', all_varchar = true)) TO '{files[0]}' (FORMAT parquet)")
+    moved = {**sample.COMMUNITY_STREETS, next(iter(sample.COMMUNITY_STREETS)): "elsewhere"}
+    with CaseStore(files, typed=TYPED_COLUMNS) as store:
+        first = compute_stats(files, moved, district="330199", store=store)
+        again = compute_stats(files, sample.COMMUNITY_STREETS, district="330199", store=store)
+    assert first.kpis != stats.kpis
+    assert again.kpis == stats.kpis
+
+
 def test_unreadable_file_is_a_chinese_error(tmp_path):
     with pytest.raises(StatsError, match="找不到事件记录文件"):
         compute_stats([tmp_path / "missing.csv"], {})

@@ -134,7 +134,10 @@ def cached_cases_csv(
     case_files: Sequence[Path], field_names: Sequence[str], cache_dir: Path
 ) -> tuple[Path, int, int] | None:
     """The export of exactly these files' bytes and fields when the cache has it."""
-    data_path, count_path = _export_paths(case_files, field_names, cache_dir)
+    return _kept_export(*_export_paths(case_files, field_names, cache_dir))
+
+
+def _kept_export(data_path: Path, count_path: Path) -> tuple[Path, int, int] | None:
     try:
         return data_path, int(count_path.read_text("utf-8")), data_path.stat().st_size
     except (OSError, ValueError):
@@ -155,10 +158,10 @@ def cases_csv_file(
     the case files keep their bytes (see ``generator.cache.file_digests``). ``store``: a
     loaded ``CaseStore`` of these files, to copy from instead of parsing them again.
     """
-    found = cached_cases_csv(case_files, field_names, cache_dir)
+    data_path, count_path = _export_paths(case_files, field_names, cache_dir)
+    found = _kept_export(data_path, count_path)
     if found is not None:
         return found
-    data_path, count_path = _export_paths(case_files, field_names, cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     for old in cache_dir.glob("cases-*"):
         old.unlink(missing_ok=True)

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.issues import DataError, Issue, Severity
+from generator.issues import DataError, Issue, Severity, first_line
 from generator.pages import Asset, Page, RenderContext
+from generator.pages import timed as _timed
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "mkdocs.yml"
@@ -69,15 +70,6 @@ class Inputs:
 
     ctx: RenderContext
     warnings: list[Issue]
-
-
-@contextmanager
-def _timed(timings: dict[str, float], stage: str):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
 # --- stages ------------------------------------------------------------------------------------
@@ -192,8 +184,7 @@ class CaseCheck:
         """Every issue; a ``BuildError`` when the check itself could not run."""
         self._thread.join()
         if isinstance(self._error, Exception):
-            first = (str(self._error).strip().splitlines() or [type(self._error).__name__])[0]
-            raise BuildError(f"检查事件记录时出错：{first}") from self._error
+            raise BuildError(f"检查事件记录时出错：{first_line(self._error)}") from self._error
         if self._error is not None:
             raise self._error  # an interruption (Ctrl-C) stays one
         return list(self._issues or ())
@@ -471,7 +462,7 @@ def _pipeline(
             warnings=warnings,
             timings=timings,
             render_timings=rendered.timings,
-            case_timings=dict(case_work.timings),
+            case_timings={step: round(seconds, 3) for step, seconds in case_work.timings.items()},
         )
         site.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_sites(site)

@@ -26,7 +26,7 @@ from typing import Any
 
 from generator.cache import ResultCache
 from generator.contract import FieldRule, TableRule
-from generator.issues import Issue, IssueKind, Severity, register
+from generator.issues import Issue, IssueKind, Severity, first_line, register
 from generator.load import BOM, EMPTY_FILE, NOT_UTF8, UNREADABLE, did_you_mean, not_utf8_issue, rel
 from generator.validate import (
     DATE_ORDER,
@@ -592,7 +592,7 @@ def _duckdb_failure(path: Path, file: str, exc: Exception) -> Issue:
         found = _first_bad_utf8(path, file) if path.suffix.lower() == ".csv" else None
         if found is not None:
             return found
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first = first_line(exc)
     what = (
         "Parquet 文件损坏或不是 Parquet 格式"
         if path.suffix.lower() == ".parquet"

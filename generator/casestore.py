@@ -26,11 +26,11 @@ import csv
 import os
 import tempfile
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from generator.issues import first_line
 
 DEFAULT_MEMORY_LIMIT = "2500MB"
 TEXT_TABLE = "case_text"
@@ -154,7 +154,7 @@ class CaseStore:
                 ).fetchall()
                 self.parquet_columns = [row[0] for row in described]
         except duckdb.Error as exc:
-            raise CaseStoreError(_first_line(exc)) from exc
+            raise CaseStoreError(first_line(exc)) from exc
         self.csv_columns = columns
         self.loaded = True
 
@@ -214,13 +214,8 @@ class CaseStore:
                 f"COPY (SELECT {columns} FROM {source}) TO {_lit(str(out))} (HEADER, DELIMITER ',')"
             ).fetchone()
         except duckdb.Error as exc:
-            raise CaseStoreError(_first_line(exc)) from exc
+            raise CaseStoreError(first_line(exc)) from exc
         return int(written[0]) if written else 0
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class CaseWork:
@@ -310,7 +305,8 @@ class CaseWork:
         store: CaseStore | None = None
         stats_cached = False
         try:
-            if digests_remembered(files, self.cache_dir.parent):
+            remembered = digests_remembered(files, self.cache_dir.parent)
+            if remembered:
                 # a rebuild, most likely: look in the cache first, perhaps nothing is to be done
                 self._export = cached_cases_csv(files, fields, self.cache_dir)
                 # only whether the cache has them: loading them is Python work, left to the caller
@@ -321,7 +317,7 @@ class CaseWork:
             # finishes the YAML
             store = self._store = CaseStore(files, threads=None, typed=stats_module.TYPED_COLUMNS).__enter__()
             hashing = None
-            if not digests_remembered(files, self.cache_dir.parent):
+            if not remembered:
                 # new case files: hashed (for the cache keys) while DuckDB parses them
                 hashing = threading.Thread(target=file_digests, args=(files, self.cache_dir.parent), daemon=True)
                 hashing.start()
@@ -391,13 +387,10 @@ class CaseWork:
         except (OSError, ValueError, yaml.YAMLError):
             return None
 
-    @contextmanager
-    def _timed(self, step: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[step] = round(time.perf_counter() - start, 3)
+    def _timed(self, step: str):
+        from generator.pages import timed
+
+        return timed(self.timings, step)
 
     def _same_files(self, case_files: Sequence[Path]) -> bool:
         return self._files is not None and [p.resolve() for p in self._files] == [

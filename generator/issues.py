@@ -81,6 +81,12 @@ class Issue:
         return data
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first line (its type when it has no message), for a Chinese error text."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class DataError(Exception):
     """Raised by stages that need valid data when validation found errors."""
 

@@ -9,12 +9,24 @@ generated docs folder only when its bytes changed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from generator.model import Dataset
+
+
+@contextmanager
+def timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    """Adds the seconds spent inside to ``timings[key]``: the build's stage and step timings."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,27 @@
 """``gongzhi build``: the whole pipeline, as one script of named stages.
 
-    load → validate → link → derive → render → mkdocs build → index → swap
-                                               ∥ check the case files
+    load → validate → link → derive → render ─┬─ search index → swap
+                                  MkDocs ═════╧═ (its own process, reading pages as written)
+                                  ∥ statistics, export and check of the case files
 
-Invalid YAML stops the build before the render stage touches the docs folder. The case files,
-by far the largest input, are worked on beside the rest: their statistics and open-data export
-in a thread while the YAML is read (``casestore.CaseWork``), their check in a thread while
-MkDocs runs (``CaseCheck``), which stops MkDocs as soon as it finds an error. The site is built
-into a temporary sibling of the output folder and swapped in with renames only when every
-stage and the case check succeeded, so a failed build leaves the previous site in place. The
-library never prints: it returns a ``BuildReport`` or raises ``DataError`` (invalid data) or
-``BuildError`` (anything else, with a Chinese message).
+Invalid YAML stops the build before the render stage touches the docs folder. MkDocs runs in
+a companion process started before the YAML is read (``mkdocs_feed``): the render stage
+sends it the list of every file first and then writes the pages in that order, those that
+need only the YAML before those that show the case statistics, so MkDocs works through the
+pages while the rest are still being made. The case files, by far the largest input, are
+worked on beside the rest: their statistics and open-data export in a thread from the start
+(``casestore.CaseWork``), their check in a thread while MkDocs runs (``CaseCheck``), which ends
+MkDocs as soon as it finds an error. The site is built into a temporary sibling of the output
+folder and swapped in with renames only when every stage and the case check succeeded, so a
+failed build leaves the previous site in place. The library never prints: it returns a
+``BuildReport`` or raises ``DataError`` (invalid data) or ``BuildError`` (anything else, with a
+Chinese message).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import importlib
-import logging
 import os
 import shutil
 import subprocess
@@ -62,6 +65,22 @@ class BuildReport:
     indexed: bool = False
     index_notes: list[str] = field(default_factory=list)  # the search stage's warnings (Chinese)
     case_timings: dict[str, float] = field(default_factory=dict)  # CaseWork's steps, on its thread
+    # Seconds of work done while MkDocs ran (inside ``timings["mkdocs"]``): "render" (writing
+    # the pages) and "stats" (waiting for the case statistics).
+    beside_mkdocs: dict[str, float] = field(default_factory=dict)
+    mkdocs: Any = None  # the companion's ``MkDocsRun``: its start-up, build, and waits for pages
+
+    @property
+    def wall_s(self) -> float:
+        """The build's time: its stages follow one another (work beside MkDocs is inside it)."""
+        return sum(self.timings.values())
+
+    @property
+    def own_s(self) -> float:
+        """What the build adds to MkDocs's own work: its time but MkDocs's, counting the
+        time MkDocs waited for pages as the build's."""
+        busy = self.timings.get("mkdocs", 0.0) - (self.mkdocs.waited_s if self.mkdocs else 0.0)
+        return self.wall_s - busy
 
 
 @dataclass
@@ -190,35 +209,41 @@ class CaseCheck:
         return list(self._issues or ())
 
 
-def derive(ctx: RenderContext, case_work: Any = None) -> None:
-    """Figures computed once for every template, stored in ``ctx.derived``.
-
-    ``stats``: the case statistics (a ``StatsView``; only when there are case files), taken
-    from ``case_work`` (a started ``CaseWork``) when given;
-    ``forms``: the participation forms, so portal pages can embed theirs.
-    """
-    dataset = ctx.dataset
+def derive(ctx: RenderContext) -> None:
+    """Figures computed once for every template before any page is rendered, stored in
+    ``ctx.derived``: ``forms``, the participation forms, so portal pages can embed theirs;
+    ``chart_renderer``, which draws the charts of the statistics and reports (cached beside
+    the data folder; in this process: the second core is MkDocs's). The case statistics come
+    later: ``derive_stats``."""
+    from generator.charts import ChartRenderer
     from generator.forms import site as forms_site
 
     ctx.derived["forms"] = forms_site.derive(ctx)
-    if case_work is not None:  # while the case statistics are being counted on the other core
-        from generator import opendata
-        from generator.render import precompile
+    ctx.derived["chart_renderer"] = ChartRenderer(_charts_cache(ctx), workers=1)
 
-        precompile()
-        opendata.prepare(ctx)
-    if dataset.case_files:
-        from generator import stats
 
-        try:
-            ctx.derived["stats"] = stats.derive(
-                dataset,
-                cache_dir=Path(dataset.root).resolve().parent / ".gongzhi" / "cache" / "charts",
-                stats=case_work.stats(dataset) if case_work is not None else None,
-            )
-        except stats.StatsError as exc:
-            raise BuildError(f"统计事件记录失败：{exc}") from exc
+def _charts_cache(ctx: RenderContext) -> Path:
+    return Path(ctx.dataset.root).resolve().parent / ".gongzhi" / "cache" / "charts"
 
+
+def derive_stats(ctx: RenderContext, case_work: Any = None) -> None:
+    """``ctx.derived["stats"]``: the case statistics (a ``StatsView``; only when there are case
+    files), taken from ``case_work`` (a started ``CaseWork``) when given. A build calls it
+    while MkDocs works through the pages that do not show them."""
+    dataset = ctx.dataset
+    if not dataset.case_files:
+        return
+    from generator import stats
+
+    try:
+        ctx.derived["stats"] = stats.derive(
+            dataset,
+            stats=case_work.stats(dataset) if case_work is not None else None,
+            renderer=ctx.derived.get("chart_renderer"),
+            cache_dir=_charts_cache(ctx),
+        )
+    except stats.StatsError as exc:
+        raise BuildError(f"统计事件记录失败：{exc}") from exc
 
 
 def render_docs(
@@ -226,89 +251,15 @@ def render_docs(
     docs_dir: Path,
     content_dir: Path | None,
     providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None = None,
+    **stream: Any,
 ):
+    """The render stage (``render.render``; ``stream``: its ``feed`` and ``before_late``)."""
     from generator.render import RenderError, render
 
     try:
-        return render(ctx, docs_dir, content_dir, providers)
+        return render(ctx, docs_dir, content_dir, providers, **stream)
     except RenderError as exc:
         raise BuildError(str(exc)) from exc
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def run_mkdocs(
-    config: Any, site_dir: Path, sample_data: bool, stop: Callable[[], bool] | None = None
-) -> None:
-    """MkDocs + Material in strict mode into ``site_dir`` (broken internal links fail).
-
-    ``stop``: asked before each page; when it answers true MkDocs stops (a ``BuildError``).
-    """
-    from mkdocs.commands.build import build as mkdocs_build
-    from mkdocs.exceptions import Abort, MkDocsException
-
-    config["site_dir"] = str(site_dir)
-    config["strict"] = True
-    config["extra"]["sample_data"] = sample_data
-    collector = _Collect()
-    logger = logging.getLogger("mkdocs")
-    logger.addHandler(collector)
-    # The dataset and derived figures stay alive during MkDocs; freezing them keeps Python's
-    # cyclic garbage collector from rescanning them on every collection MkDocs triggers.
-    gc.collect()
-    gc.freeze()
-    stopper = _stop_plugin(config, stop) if stop is not None else None
-    try:
-        mkdocs_build(config)
-    except (Abort, MkDocsException) as exc:
-        details = "\n".join(f"  - {m}" for m in collector.messages[:20]) or f"  - {exc}"
-        more = f"\n  ……另有 {len(collector.messages) - 20} 条" if len(collector.messages) > 20 else ""
-        raise BuildError(f"MkDocs 构建失败（严格模式，警告也视为错误）：\n{details}{more}") from exc
-    finally:
-        gc.unfreeze()
-        logger.removeHandler(collector)
-        if stopper is not None:
-            _remove_plugin(config, stopper)
-
-
-_STOP_PLUGIN = "gongzhi-stop"
-
-
-def _stop_plugin(config: Any, stop: Callable[[], bool]) -> Any:
-    """A plugin, added to this MkDocs run only, that ends it when ``stop()`` turns true."""
-    from mkdocs.exceptions import PluginError
-    from mkdocs.plugins import BasePlugin
-
-    class StopWhen(BasePlugin):
-        def _check(self) -> None:
-            if stop():
-                raise PluginError("构建已停止：事件记录校验未通过。")
-
-        def on_page_markdown(self, markdown: str, **kwargs: Any) -> str:
-            self._check()
-            return markdown
-
-        def on_post_page(self, output: str, **kwargs: Any) -> str:
-            self._check()
-            return output
-
-    plugin = StopWhen()
-    config.plugins[_STOP_PLUGIN] = plugin
-    return plugin
-
-
-def _remove_plugin(config: Any, plugin: Any) -> None:
-    plugins = config.plugins
-    for name, methods in plugins.events.items():
-        plugins.events[name] = [m for m in methods if getattr(m, "__self__", None) is not plugin]
-    plugins.pop(_STOP_PLUGIN, None)
 
 
 def index_site(site_dir: Path) -> tuple[bool, list[str]]:
@@ -422,16 +373,54 @@ def _pipeline(
     index: bool,
     providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None,
 ) -> BuildReport:
+    with _timed(timings, "config"):
+        config_file = Path(config_file).resolve()
+        config = load_config(config_file, docs_dir)
+        docs = Path(config["docs_dir"])
+        site = Path(out_dir).resolve() if out_dir else Path(config["site_dir"])
+        _check_folders(docs, site, data_dir, content_dir)
+    with _exclusive(docs):
+        site.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_sites(site)
+        staging = site.with_name(f".{site.name}.new-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        # MkDocs starts now, in its own process, and reads the pages as they are written
+        from generator.mkdocs_feed import MkDocsError, MkDocsProcess
+
+        try:
+            mkdocs = MkDocsProcess(config_file, docs, staging).start()
+        except MkDocsError as exc:
+            raise BuildError(str(exc)) from exc
+        try:
+            return _site(data_dir, site, docs, staging, config, case_work, mkdocs, timings,
+                         content_dir=content_dir, today=today, index=index, providers=providers)
+        finally:
+            mkdocs.kill()
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _site(
+    data_dir: Path,
+    site: Path,
+    docs: Path,
+    staging: Path,
+    config: Any,
+    case_work: Any,
+    mkdocs: Any,
+    timings: dict[str, float],
+    *,
+    content_dir: Path | None,
+    today: dt.date | None,
+    index: bool,
+    providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None,
+) -> BuildReport:
+    from generator.casestore import CaseStoreError
+    from generator.mkdocs_feed import MkDocsError
+
     with _timed(timings, "validate"):  # load → validate → link; the case files' check comes later
         checked = checked_data(data_dir, cases=False)
         dataset, tables, warnings = checked.dataset, checked.tables, checked.warnings
         case_work.supply(dataset)
-
-    with _timed(timings, "config"):
-        config = load_config(Path(config_file).resolve(), docs_dir)
-        docs = Path(config["docs_dir"])
-        site = Path(out_dir).resolve() if out_dir else Path(config["site_dir"])
-        _check_folders(docs, site, data_dir, content_dir)
 
     with _timed(timings, "derive"):
         ctx = RenderContext(
@@ -441,56 +430,61 @@ def _pipeline(
             edit_base=edit_base(config),
             derived={"tables": tables, "content_dir": content_dir or DEFAULT_CONTENT, "cases_export": case_work},
         )
-        try:
-            derive(ctx, case_work)
-        except BuildError:
-            _raise_case_issues(data_dir, checked)  # unreadable case files: say which, and where
-            raise
+        derive(ctx)
+    mkdocs.extra["sample_data"] = bool(dataset.district.sample_data)
 
-    with _exclusive(docs):
-        with _timed(timings, "render"):
-            case_work.wait()  # no thread may be running when the render stage forks
-            if case_work.error is not None:
-                _raise_case_issues(data_dir, checked)
-            rendered = render_docs(ctx, docs, content_dir, providers)
-        report = BuildReport(
-            site_dir=site,
-            docs_dir=docs,
-            pages_written=len(rendered.written),
-            pages_unchanged=rendered.unchanged,
-            pages_deleted=len(rendered.deleted),
-            warnings=warnings,
-            timings=timings,
-            render_timings=rendered.timings,
-            case_timings={step: round(seconds, 3) for step, seconds in case_work.timings.items()},
+    # The render stage writes the pages MkDocs can read at once first, and waits for the case
+    # statistics (``derive_stats``) only before the pages that show them.
+    beside: dict[str, float] = {}  # what ran while MkDocs did
+    start = time.perf_counter()
+    try:
+        rendered = render_docs(
+            ctx, docs, content_dir, providers,
+            feed=mkdocs, before_late=lambda: derive_stats(ctx, case_work),
         )
-        site.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_sites(site)
-        staging = site.with_name(f".{site.name}.new-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        case_check = CaseCheck(data_dir, checked).start()
-        try:
-            try:
-                with _timed(timings, "mkdocs"):
-                    run_mkdocs(config, staging, bool(dataset.district.sample_data), stop=case_check.failed)
-            except BuildError:
-                _raise_if_errors(case_check.issues(), warnings)
-                raise
-            with _timed(timings, "check"):  # what of the case check MkDocs did not hide
-                case_issues = case_check.issues()
-            report.case_timings["check"] = round(case_check.seconds, 3)
-            _raise_if_errors(case_issues, warnings)
-            report.warnings = _sorted([*warnings, *case_issues])
-            if index:
-                with _timed(timings, "index"):
-                    report.indexed, report.index_notes = index_site(staging)
-            with _timed(timings, "swap"):
-                swap(staging, site)
-            from generator import pinyin
+    except (BuildError, CaseStoreError) as exc:
+        _raise_case_issues(data_dir, checked)  # unreadable case files: say which, and where
+        if isinstance(exc, BuildError):
+            raise
+        raise BuildError(f"导出事件记录失败：{exc}") from exc
+    planned = mkdocs.planned_at or start
+    timings["plan"] = planned - start  # collecting the pages, before MkDocs could begin
+    beside["stats"] = rendered.timings.get("late", 0.0)
+    beside["render"] = time.perf_counter() - planned - beside["stats"]
+    report = BuildReport(
+        site_dir=site,
+        docs_dir=docs,
+        pages_written=len(rendered.written),
+        pages_unchanged=rendered.unchanged,
+        pages_deleted=len(rendered.deleted),
+        warnings=warnings,
+        timings=timings,
+        render_timings=rendered.timings,
+        case_timings={step: round(seconds, 3) for step, seconds in case_work.timings.items()},
+        beside_mkdocs=beside,
+    )
+    case_check = CaseCheck(data_dir, checked).start()
+    try:
+        run = mkdocs.finish(stop=case_check.failed)
+    except MkDocsError as exc:
+        _raise_if_errors(case_check.issues(), warnings)
+        raise BuildError(str(exc)) from exc
+    finally:
+        timings["mkdocs"] = time.perf_counter() - planned
+    report.mkdocs = run
+    with _timed(timings, "check"):  # what of the case check MkDocs did not hide
+        case_issues = case_check.issues()
+    report.case_timings["check"] = round(case_check.seconds, 3)
+    _raise_if_errors(case_issues, warnings)
+    report.warnings = _sorted([*warnings, *case_issues])
+    if index:
+        with _timed(timings, "index"):
+            report.indexed, report.index_notes = index_site(staging)
+    with _timed(timings, "swap"):
+        swap(staging, site)
+    from generator import pinyin
 
-            pinyin.save()  # names the search stage spelled
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    pinyin.save()  # names the search stage spelled
     return report
 
 

@@ -223,8 +223,7 @@ class CaseWork:
 
     ``start`` it before validation; ``supply`` the dataset once it is valid (or ``cancel`` when
     it is not); ``stats`` and ``result`` then return what the thread made, or make it on the
-    caller's thread when the thread could not. The thread must have finished (``wait``) before
-    the process forks: the render stage does.
+    caller's thread when the thread could not.
     """
 
     def __init__(self, data_dir: Path) -> None:

@@ -64,20 +64,35 @@ def run_build(args: argparse.Namespace) -> int:
         print(_issues_text(report.warnings), file=sys.stderr)
     for note in report.index_notes:
         print(f"搜索索引提示：{note}", file=sys.stderr)
-    total = sum(report.timings.values())
-    stages = "，".join(f"{_STAGE_NAMES.get(k, k)} {v:.1f} 秒" for k, v in report.timings.items())
     print(
         f"网站已生成：{report.site_dir}（页面：新写入或更新 {report.pages_written} 个，"
         f"未变 {report.pages_unchanged} 个，删除 {report.pages_deleted} 个；"
-        f"{'已建立搜索索引' if report.indexed else '未建立搜索索引'}；共 {total:.1f} 秒：{stages}）"
+        f"{'已建立搜索索引' if report.indexed else '未建立搜索索引'}；{_stage_text(report)}）"
     )
     return EXIT_OK
+
+
+def _stage_text(report) -> str:
+    """"共 X 秒：…", the stages in order; what ran while MkDocs did is named in its brackets."""
+    parts = []
+    for key, seconds in report.timings.items():
+        text = f"{_STAGE_NAMES.get(key, key)} {seconds:.1f} 秒"
+        if key == "mkdocs":
+            beside = [f"{_STAGE_NAMES.get(k, k)} {v:.1f} 秒" for k, v in report.beside_mkdocs.items() if v >= 0.05]
+            if report.mkdocs is not None and report.mkdocs.waited_s >= 0.05:
+                beside.append(f"MkDocs 等候页面 {report.mkdocs.waited_s:.1f} 秒")
+            if beside:
+                text += f"（其间同时进行：{'，'.join(beside)}）"
+        parts.append(text)
+    return f"共 {report.wall_s:.1f} 秒：{'，'.join(parts)}"
 
 
 _STAGE_NAMES = {
     "validate": "校验",
     "config": "读取配置",
-    "derive": "统计",
+    "derive": "准备",
+    "plan": "整理页面清单",
+    "stats": "等候事件统计",
     "render": "生成页面",
     "mkdocs": "MkDocs",
     "check": "等候事件记录校验",  # it runs beside MkDocs; this is what MkDocs did not cover

@@ -21,13 +21,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from generator.layout import CASES_RESOURCE, PACKAGE_FILE
-from generator.pages import Asset, Page, RenderContext
+from generator.pages import Asset, Deferred, Page, RenderContext
 
 OUT_DIR = "data"  # inside the docs folder
 # Published case records leave out the grid: a grid is a few hundred households, and single
@@ -238,27 +239,16 @@ def _published_schema(resource: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def prepare(ctx: RenderContext) -> None:
-    """Make the YAML tables' CSV and JSON now (``ctx.derived["opendata"]``), not when the page
-    is collected: the build calls it while it waits for the case statistics."""
-    tables: dict[str, list[dict[str, Any]]] | None = ctx.derived.get("tables")
-    made: dict[str, tuple[bytes, bytes]] = {}
-    for resource in _package(ctx).get("resources", []):
-        name = resource["name"]
-        if name == CASES_RESOURCE:
-            continue
-        field_names = [f["name"] for f in _published_schema(resource).get("fields", [])]
-        rows = (tables or {}).get(name, [])
-        made[name] = (table_csv(field_names, rows), table_json(field_names, rows))
-    ctx.derived["opendata"] = made
-
-
 def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
-    """The data files and the page listing them; nothing when the tables are not available."""
+    """The data files and the page listing them; nothing when the tables are not available.
+
+    Only the paths and the package descriptor are made here. The tables' CSV and JSON and the
+    page are ``Deferred``: a build writes them after the pages that need only the YAML, and
+    the case table waits for the export the build's ``CaseWork`` makes meanwhile.
+    """
     tables: dict[str, list[dict[str, Any]]] | None = ctx.derived.get("tables")
-    prepared: dict[str, tuple[bytes, bytes]] = ctx.derived.get("opendata") or {}
     package = _package(ctx)
-    published: list[PublishedTable] = []
+    made: list[tuple[dict[str, Any], list[str], str, str | None, Deferred]] = []
     resources = []
     for resource in package.get("resources", []):
         name = resource["name"]
@@ -268,46 +258,43 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
         if name == CASES_RESOURCE:
             if not ctx.dataset.case_files:
                 continue
-            export = ctx.derived.get("cases_export")
-            if export is None:
-                from generator.casestore import CaseWork
-
-                export = CaseWork(Path(ctx.dataset.root))
-            data, count, size = export.result(ctx.dataset.case_files, field_names)
-            json_path, json_data = None, None
+            json_path = None
+            table = Deferred(partial(_case_table, ctx, field_names))
         else:
-            rows = (tables or {}).get(name, [])
-            data, json_data = prepared.get(name) or (table_csv(field_names, rows), table_json(field_names, rows))
-            count, size = len(rows), len(data)
             json_path = f"{OUT_DIR}/{name}.json"
-        # the case table is a file in a content-addressed cache, never rewritten in place
-        yield Asset(csv_path, data, linkable=name == CASES_RESOURCE)
-        if json_path and json_data is not None:
-            yield Asset(json_path, json_data)
-        published.append(
-            PublishedTable(
-                name=name,
-                title=resource.get("title", name),
-                description=resource.get("description"),
-                rows=count,
-                fields=len(field_names),
-                csv_path=csv_path,
-                csv_bytes=size,
-                json_path=json_path,
-                json_bytes=len(json_data) if json_data is not None else None,
-            )
-        )
+            table = Deferred(partial(_yaml_table, (tables or {}).get(name, []), field_names))
+        made.append((resource, field_names, csv_path, json_path, table))
         resources.append(
             {**resource, "schema": schema, "path": f"{name}.csv", "format": "csv", "encoding": "utf-8"}
         )
     descriptor = {k: v for k, v in package.items() if k != "resources"}
     descriptor["resources"] = resources
     descriptor_json = json.dumps(descriptor, ensure_ascii=False, indent=1, default=str).encode("utf-8")
+    for _resource, _fields, csv_path, json_path, table in made:
+        # the case table is a file in a content-addressed cache, never rewritten in place
+        yield Asset(csv_path, table.then(lambda t: t[0]), linkable=json_path is None)
+        if json_path is not None:
+            yield Asset(json_path, table.then(lambda t: t[1]))
     yield Asset(f"{OUT_DIR}/datapackage.json", descriptor_json)
-    yield Page(
-        "opendata.md",
-        "opendata.md",
-        {
+
+    def page_context() -> dict[str, Any]:
+        published = []
+        for resource, field_names, csv_path, json_path, table in made:
+            _csv, json_data, rows, size = table.value()
+            published.append(
+                PublishedTable(
+                    name=resource["name"],
+                    title=resource.get("title", resource["name"]),
+                    description=resource.get("description"),
+                    rows=rows,
+                    fields=len(field_names),
+                    csv_path=csv_path,
+                    csv_bytes=size,
+                    json_path=json_path,
+                    json_bytes=len(json_data) if json_data is not None else None,
+                )
+            )
+        return {
             "title": "开放数据",
             "tables": published,
             "package": package,
@@ -315,5 +302,23 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             "package_bytes": len(descriptor_json),
             "complete": tables is not None,
             "withheld": CASES_WITHHELD_FIELDS,
-        },
-    )
+        }
+
+    yield Page("opendata.md", "opendata.md", Deferred(page_context))
+
+
+def _yaml_table(rows: list[dict[str, Any]], field_names: list[str]) -> tuple[bytes, bytes, int, int]:
+    """(CSV, JSON, rows, CSV bytes) of one YAML table."""
+    data = table_csv(field_names, rows)
+    return data, table_json(field_names, rows), len(rows), len(data)
+
+
+def _case_table(ctx: RenderContext, field_names: list[str]) -> tuple[Path, None, int, int]:
+    """(CSV file, no JSON, rows, bytes) of the case table: the build's export, or made now."""
+    export = ctx.derived.get("cases_export")
+    if export is None:
+        from generator.casestore import CaseWork
+
+        export = CaseWork(Path(ctx.dataset.root))
+    path, rows, size = export.result(ctx.dataset.case_files, field_names)
+    return path, None, rows, size

@@ -29,17 +29,52 @@ def timed(timings: dict[str, float], key: str) -> Iterator[None]:
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
 
 
+class Deferred:
+    """A page's context or an asset's content made when it is written, not when collected.
+
+    ``gongzhi build`` collects every page first, so MkDocs can start on the pages that need
+    only the YAML while the rest are made. A provider wraps in ``Deferred(make)`` what needs
+    figures the build is still making (the case statistics, the open-data export) or is slow
+    to make (charts): such pages are written after the others. ``value()`` calls ``make``
+    once, when the page is rendered or the asset written.
+    """
+
+    __slots__ = ("_make", "_value", "_made")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._made = False
+        self._value: Any = None
+
+    def value(self) -> Any:
+        if not self._made:
+            self._value = self._make()
+            self._made = True
+        return self._value
+
+    def then(self, pick: Callable[[Any], Any]) -> Deferred:
+        """A ``Deferred`` of part of this one's value (made once for both)."""
+        return Deferred(lambda: pick(self.value()))
+
+
+def resolved(value: Any) -> Any:
+    """``value``, or what it stands for when it is ``Deferred``."""
+    return value.value() if isinstance(value, Deferred) else value
+
+
 @dataclass(frozen=True)
 class Page:
     path: str  # relative to the docs folder, POSIX, e.g. "communities/xinfeng.md"
     template: str  # a template in site_templates/, e.g. "community.md"
-    context: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] | Deferred = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Asset:
     path: str  # relative to the docs folder, e.g. "data/communities.csv", "qr/feedback.svg"
-    content: bytes | Path  # the bytes, or a file to copy (large data files are not held in memory)
+    # the bytes, or a file to copy (large data files are not held in memory), or a Deferred
+    # of either
+    content: bytes | Path | Deferred
     # True when ``content`` is a file that is never rewritten in place (a content-addressed
     # cache file): it is then hard-linked into the docs folder instead of copied.
     linkable: bool = False

@@ -245,7 +245,6 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
                 (m for m in meetings if m.status is MeetingStatus.PLANNED and m.date >= ctx.today),
                 key=_meeting_sort_key,
             )[:5],
-            "stats": ctx.derived.get("stats"),
             "forms": ctx.derived.get("forms"),
             "reports": ctx.derived.get("reports"),
             "counts": {
@@ -313,7 +312,6 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
                 "recent_decisions": recent_decisions,
                 "projects": community.projects,
                 "forms": ctx.derived.get("forms"),
-                "stats": ctx.derived.get("stats"),
             },
         )
 

@@ -5,19 +5,18 @@ passes through :func:`md_escape`, which turns HTML *and* Markdown syntax into ch
 references, so a data value is always literal text — in a paragraph, a table cell or an HTML
 block alike. Helpers that build markup on purpose (links, tables) return ``Markup``.
 
-The stage collects pages from every provider, renders them all in memory, and only then
-writes: a file is rewritten only when its bytes changed, stale generated files are removed,
-and ``content/`` is copied beside the generated pages.
+The stage collects pages from every provider, then writes them one by one in an order MkDocs
+can follow while they are written (``render``): a file is rewritten only when its bytes
+changed, stale generated files are removed, and ``content/`` is copied beside the generated
+pages.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import filecmp
-import gc
 import importlib
 import json
-import multiprocessing
 import os
 import posixpath
 import re
@@ -30,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from markupsafe import Markup
 
 from generator import pinyin
-from generator.pages import Asset, Page, RenderContext
+from generator.pages import Asset, Deferred, Page, RenderContext, resolved
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
 # Compiled templates are cached here between builds (git ignores .gongzhi/).
@@ -265,20 +265,6 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     return jinja2.FileSystemBytecodeCache(str(BYTECODE_CACHE_DIR))
 
 
-def precompile(template_dirs: Iterable[Path] | None = None) -> None:
-    """Compile every template into the bytecode cache, so that the render stage only loads
-    them. The build calls it while it waits for the case statistics; a template that does not
-    compile is left for the render stage to report."""
-    env = make_environment(template_dirs)
-    if env.bytecode_cache is None:
-        return
-    for name in env.list_templates(filter_func=lambda n: n.endswith(".md")):
-        try:
-            env.get_template(name)
-        except jinja2.TemplateError:
-            pass
-
-
 # --- collecting and writing --------------------------------------------------------------------
 
 
@@ -323,7 +309,99 @@ class RenderResult:
     written: list[str] = field(default_factory=list)  # new or changed files
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)  # provider:…, template:…, write
+    timings: dict[str, float] = field(default_factory=dict)  # provider:…, template:…, write, late
+
+
+# Derived figures a build may still be making while the first pages are rendered (the case
+# statistics, ``ctx.derived["stats"]``). A page whose template reads one of these names, in
+# itself or in a template it includes or imports, is rendered after them (``LateReaders``).
+LATE_FIGURES: frozenset[str] = frozenset({"stats"})
+
+
+class LateReaders:
+    """Which pages must wait for ``LATE_FIGURES``: those whose context is ``Deferred`` and
+    those whose template (or a template it pulls in) reads one of the names. Found from the
+    templates' syntax trees, once per template; a template pulled in by a computed name counts
+    as reading them."""
+
+    def __init__(self, env: jinja2.Environment, names: frozenset[str] = LATE_FIGURES) -> None:
+        self.env = env
+        self.names = names
+        self._reads: dict[str, bool] = {}
+
+    def __call__(self, page: Page) -> bool:
+        return isinstance(page.context, Deferred) or self.template_reads(page.template)
+
+    def template_reads(self, name: str, visiting: frozenset[str] = frozenset()) -> bool:
+        if name in self._reads:
+            return self._reads[name]
+        try:
+            source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+            tree = self.env.parse(source, name)
+        except jinja2.TemplateNotFound:
+            return False  # only ``ignore missing`` includes get here: they render nothing
+        except jinja2.TemplateError:
+            return True  # the render stage reports it, with the page
+        reads = bool(self.names & jinja2.meta.find_undeclared_variables(tree))
+        for ref in jinja2.meta.find_referenced_templates(tree):
+            if reads:
+                break
+            if ref is None:
+                reads = True
+            elif ref not in visiting:
+                reads = self.template_reads(ref, visiting | {name})
+        self._reads[name] = reads
+        return reads
+
+
+class _NotYet(dict):
+    """``derived`` for pages rendered before ``LATE_FIGURES`` exist: reading one is an error
+    (in the template's name), never a silently empty section."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key in LATE_FIGURES:
+            raise jinja2.TemplateRuntimeError(
+                f"模板读取了尚未算出的 derived.{key}；请在模板中用变量名 {key} 读取，生成阶段才会等它算好"
+            )
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in LATE_FIGURES else super().get(key, default)
+
+
+class PageRenderer:
+    """Renders pages to bytes with the shared context every template sees."""
+
+    def __init__(self, env: jinja2.Environment, ctx: RenderContext, timings: dict[str, float] | None = None) -> None:
+        self.env = env
+        self.ctx = ctx
+        self.timings = timings
+
+    def base(self, early: bool) -> dict[str, Any]:
+        derived = self.ctx.derived
+        return {
+            "ctx": self.ctx,
+            "dataset": self.ctx.dataset,
+            "district": self.ctx.dataset.district,
+            "today": self.ctx.today,
+            "derived": _NotYet(derived) if early else derived,
+            "edit_base": self.ctx.edit_base,
+            # Derived figures every page may show (the statistics and forms partials read these names).
+            **({} if early else {"stats": derived.get("stats")}),
+            "forms": derived.get("forms"),
+        }
+
+    def render(self, page: Page, base: dict[str, Any]) -> bytes:
+        start = time.perf_counter()
+        try:
+            template = self.env.get_template(page.template)
+            text = template.render({**base, **resolved(page.context), "page_path": page.path})
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"无法生成页面 {page.path}：模板 {_where(exc, page.template)} 出错：{exc}") from exc
+        if self.timings is not None:
+            key = f"template:{page.template}"
+            self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
+        return text.encode("utf-8")
 
 
 def render_all(
@@ -332,45 +410,39 @@ def render_all(
     items: Iterable[Page | Asset],
     timings: dict[str, float] | None = None,
 ) -> dict[str, bytes | Path]:
-    """Render every page in memory: path → bytes. Nothing is written here.
-
-    ``timings`` (when given) receives the time spent in each template as ``template:<name>``.
-    """
-    files: dict[str, bytes | Path] = {}
-    base = {
-        "ctx": ctx,
-        "dataset": ctx.dataset,
-        "district": ctx.dataset.district,
-        "today": ctx.today,
-        "derived": ctx.derived,
-        "edit_base": ctx.edit_base,
-        # Derived figures every page may show (the statistics and forms partials read these names).
-        "stats": ctx.derived.get("stats"),
-        "forms": ctx.derived.get("forms"),
+    """Render every page in memory, with every derived figure: path → bytes. Nothing is
+    written here. ``timings`` (when given) receives the time spent in each template as
+    ``template:<name>``."""
+    renderer = PageRenderer(env, ctx, timings)
+    base = renderer.base(early=False)
+    return {
+        item.path: resolved(item.content) if isinstance(item, Asset) else renderer.render(item, base)
+        for item in items
     }
-    for item in items:
-        if isinstance(item, Asset):
-            files[item.path] = item.content
-            continue
-        start = time.perf_counter()
-        try:
-            template = env.get_template(item.template)
-            text = template.render({**base, **item.context, "page_path": item.path})
-        except jinja2.TemplateError as exc:
-            raise RenderError(f"无法生成页面 {item.path}：模板 {_where(exc, item.template)} 出错：{exc}") from exc
-        files[item.path] = text.encode("utf-8")
-        if timings is not None:
-            key = f"template:{item.template}"
-            timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
-    return files
 
 
-def _iter_content(content_dir: Path) -> Iterator[tuple[str, bytes]]:
-    if not content_dir.is_dir():
+class Feed:
+    """Told what the render stage writes, in order: ``plan`` (every path the docs folder will
+    hold, in the order they are written), ``ready`` (how many of them are written so far) and
+    ``done``. The build's MkDocs companion reads each page as soon as it is ready
+    (``generator.mkdocs_feed``); this one listens to nothing."""
+
+    def plan(self, paths: list[str]) -> None:
+        pass
+
+    def ready(self, count: int) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+
+def _content_files(content_dir: Path | None) -> Iterator[tuple[str, Path]]:
+    if content_dir is None or not content_dir.is_dir():
         return
     for path in sorted(content_dir.rglob("*")):
         if path.is_file() and not path.name.startswith("."):
-            yield path.relative_to(content_dir).as_posix(), path.read_bytes()
+            yield path.relative_to(content_dir).as_posix(), path
 
 
 def put_file(docs_dir: Path, rel: str, data: bytes | Path, link: bool = False) -> bool:
@@ -400,8 +472,50 @@ def put_file(docs_dir: Path, rel: str, data: bytes | Path, link: bool = False) -
     return True
 
 
+class DocsWriter:
+    """Writes the docs folder one file at a time, only what changed, and removes at the end
+    what an earlier run wrote and this one did not (listed in the folder's ``MANIFEST``).
+
+    Until ``finish`` the manifest lists both runs' files, so a run that fails half-way still
+    leaves every file it wrote on record for the next run to remove.
+    """
+
+    def __init__(self, docs_dir: Path, paths: Iterable[str], links: Iterable[str] = ()) -> None:
+        self.docs_dir = docs_dir
+        self.paths = sorted(set(paths))
+        self.links = set(links)
+        self.result = RenderResult()
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        self._manifest = docs_dir / MANIFEST
+        self._previous = set(self._manifest.read_text("utf-8").splitlines()) if self._manifest.exists() else set()
+        self._save_manifest(sorted(self._previous | set(self.paths)))
+
+    def put(self, rel: str, data: bytes | Path) -> None:
+        if put_file(self.docs_dir, rel, data, rel in self.links):
+            self.result.written.append(rel)
+        else:
+            self.result.unchanged += 1
+
+    def finish(self) -> RenderResult:
+        for rel in sorted(self._previous - set(self.paths)):
+            stale = self.docs_dir / rel
+            if stale.is_file():
+                stale.unlink()
+                self.result.deleted.append(rel)
+        if self.result.deleted:  # only deleting files leaves folders empty (a walk of every folder)
+            _remove_empty_dirs(self.docs_dir)
+        self._save_manifest(self.paths)
+        self.result.written.sort()
+        return self.result
+
+    def _save_manifest(self, paths: list[str]) -> None:
+        text = "\n".join(paths) + "\n"
+        if not self._manifest.exists() or self._manifest.read_text("utf-8") != text:
+            self._manifest.write_text(text, "utf-8")
+
+
 def write_docs(
-    files: dict[str, bytes | Path | None],
+    files: dict[str, bytes | Path],
     docs_dir: Path,
     content_dir: Path | None = None,
     links: Iterable[str] = (),
@@ -410,39 +524,22 @@ def write_docs(
 
     A file is rewritten only when its bytes changed (so MkDocs' and editors' watchers see real
     changes only); files written by an earlier run and not produced now are deleted. A
-    generated page may not shadow a hand-written one in ``content/``. A path mapped to
-    ``None`` was already written by a render worker: it is kept, not written again. Files
-    named in ``links`` may be hard-linked (see ``Asset.linkable``).
+    generated page may not shadow a hand-written one in ``content/``. Files named in
+    ``links`` may be hard-linked (see ``Asset.linkable``).
     """
-    links = set(links)
-    all_files: dict[str, bytes | Path | None] = dict(files)
-    if content_dir is not None:
-        for rel, data in _iter_content(content_dir):
-            if rel in all_files:
-                raise RenderError(f"content/{rel} 与生成的页面同名，请改名")
-            all_files[rel] = data
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = docs_dir / MANIFEST
-    previous = set(manifest_path.read_text("utf-8").splitlines()) if manifest_path.exists() else set()
-    result = RenderResult()
+    all_files: dict[str, bytes | Path] = dict(_content_files(content_dir))
+    _no_shadowing(all_files, files)
+    all_files.update(files)
+    writer = DocsWriter(docs_dir, all_files, links)
     for rel, data in sorted(all_files.items()):
-        if data is None:  # written by a render worker (see render_parallel)
-            continue
-        if put_file(docs_dir, rel, data, rel in links):
-            result.written.append(rel)
-        else:
-            result.unchanged += 1
-    for rel in sorted(previous - set(all_files)):
-        stale = docs_dir / rel
-        if stale.is_file():
-            stale.unlink()
-            result.deleted.append(rel)
-    if result.deleted:  # only deleting files leaves folders empty (a walk of every folder)
-        _remove_empty_dirs(docs_dir)
-    new_manifest = "\n".join(sorted(all_files)) + "\n"
-    if not manifest_path.exists() or manifest_path.read_text("utf-8") != new_manifest:
-        manifest_path.write_text(new_manifest, "utf-8")
-    return result
+        writer.put(rel, data)
+    return writer.finish()
+
+
+def _no_shadowing(content: dict[str, Path], generated: Iterable[str]) -> None:
+    clash = sorted(set(content).intersection(generated))
+    if clash:
+        raise RenderError(f"content/{clash[0]} 与生成的页面同名，请改名")
 
 
 def _same(target: Path, data: bytes | Path) -> bool:
@@ -464,163 +561,71 @@ def _remove_empty_dirs(root: Path) -> None:
             pass
 
 
-# Rendering is pure Python and holds one core; with more cores the pages are shared out among
-# forked workers that render and write their share (the parent renders one share itself).
-# Below this many pages the fork costs more than it saves.
-PARALLEL_MIN_PAGES = 600
-WORKERS_ENV = "GONGZHI_RENDER_WORKERS"
-
-
-def render_workers(page_count: int, workers: int | None = None) -> int:
-    """How many processes render: ``workers``, else $GONGZHI_RENDER_WORKERS, else the cores
-    (at most 4), and 1 for small sites or where ``fork`` is not available."""
-    if workers is None:
-        setting = os.environ.get(WORKERS_ENV, "").strip()
-        if setting.isdigit() and int(setting) > 0:
-            workers = int(setting)
-        elif page_count < PARALLEL_MIN_PAGES:
-            workers = 1
-        else:
-            workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return max(1, min(workers, page_count))
-
-
-def _render_share(
-    env: jinja2.Environment, ctx: RenderContext, pages: list[Page], docs_dir: Path
-) -> tuple[list[str], int, dict[str, float]]:
-    """Render and write a share of the pages: (paths written, unchanged count, timings)."""
-    timings: dict[str, float] = {}
-    files = render_all(env, ctx, pages, timings)
-    start = time.perf_counter()
-    written: list[str] = []
-    for rel, data in files.items():
-        if put_file(docs_dir, rel, data):
-            written.append(rel)
-    timings["write"] = time.perf_counter() - start
-    pinyin.save()  # names this worker spelled, for the next build
-    return written, len(files) - len(written), timings
-
-
-def _worker(env: jinja2.Environment, ctx: RenderContext, pages: list[Page], docs_dir: Path, conn: Any) -> None:
-    try:
-        conn.send(("ok", _render_share(env, ctx, pages, docs_dir)))
-    except RenderError as exc:
-        conn.send(("error", str(exc)))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
-        conn.send(("error", f"生成页面的工作进程出错：{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
-def render_parallel(
-    env: jinja2.Environment,
-    ctx: RenderContext,
-    pages: list[Page],
-    docs_dir: Path,
-    workers: int,
-) -> tuple[list[str], int, dict[str, float]]:
-    """Share ``pages`` among ``workers`` processes (the parent is one), each rendering and
-    writing its share; returns what ``_render_share`` returns, summed. Any worker's failure
-    raises ``RenderError`` after every worker has stopped."""
-    forking = multiprocessing.get_context("fork")
-    # Pages of one template are spread over the shares, so every share costs about the same.
-    shares = [pages[i::workers] for i in range(workers)]
-    children = []
-    gc.collect()
-    gc.freeze()  # the children do not copy pages of objects only to update their GC headers
-    try:
-        for share in shares[1:]:
-            receive, send = forking.Pipe(duplex=False)
-            process = forking.Process(target=_worker, args=(env, ctx, share, docs_dir, send), daemon=True)
-            process.start()
-            send.close()
-            children.append((process, receive))
-        results: list[tuple[list[str], int, dict[str, float]]] = []
-        errors: list[str] = []
-        try:
-            results.append(_render_share(env, ctx, shares[0], docs_dir))
-        except RenderError as exc:
-            errors.append(str(exc))
-        for process, receive in children:
-            try:
-                status, payload = receive.recv()
-            except EOFError:
-                process.join()
-                status, payload = "error", f"生成页面的工作进程意外退出（退出码 {process.exitcode}）。"
-            receive.close()
-            process.join()
-            if status == "ok":
-                results.append(payload)
-            else:
-                errors.append(payload)
-    finally:
-        gc.unfreeze()
-        for process, _ in children:
-            if process.is_alive():
-                process.kill()
-                process.join()
-    if errors:
-        raise RenderError(errors[0])
-    written: list[str] = []
-    unchanged = 0
-    timings: dict[str, float] = {}
-    for share_written, share_unchanged, share_timings in results:
-        written.extend(share_written)
-        unchanged += share_unchanged
-        for key, seconds in share_timings.items():  # summed over the workers: CPU, not wall
-            timings[key] = timings.get(key, 0.0) + seconds
-    return written, unchanged, timings
-
-
 def render(
     ctx: RenderContext,
     docs_dir: Path,
     content_dir: Path | None = None,
     providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None = None,
     template_dirs: Iterable[Path] | None = None,
-    workers: int | None = None,
+    *,
+    feed: Feed | None = None,
+    before_late: Callable[[], None] | None = None,
 ) -> RenderResult:
-    """The whole render stage: collect, render, then write what changed.
+    """The whole render stage: collect every page and asset, then write them in this order:
 
-    Small sites are rendered in memory by this process and then written; larger ones are
-    shared out among forked workers (``render_workers``) that write their own pages.
+    1. the copy of ``content/``;
+    2. the pages that need only the YAML;
+    3. ``before_late()`` (the build waits there for the case statistics), then the pages that
+       read ``LATE_FIGURES`` or have a ``Deferred`` context;
+    4. the assets (data files; a ``Deferred`` one waits for the build's export).
+
+    ``feed`` hears the plan of every path in that order and how far the writing has got, so
+    that MkDocs can read each page as soon as it is written.
     """
     timings: dict[str, float] = {}
+    feed = feed or Feed()
     env = make_environment(template_dirs)
     items = collect_pages(ctx, providers if providers is not None else default_providers(), timings)
+    content = dict(_content_files(content_dir))
+    _no_shadowing(content, (item.path for item in items))
+    late_reader = LateReaders(env)
     pages = [item for item in items if isinstance(item, Page)]
-    links = {item.path for item in items if isinstance(item, Asset) and item.linkable}
-    count = render_workers(len(pages), workers)
-    if count > 1:
-        docs_dir.mkdir(parents=True, exist_ok=True)
-        for template in {page.template for page in pages}:  # compiled once, before the fork
-            _load_template(env, template)
-        written, unchanged, page_timings = render_parallel(env, ctx, pages, docs_dir, count)
-        timings.update(page_timings)
-        files: dict[str, bytes | Path | None] = {page.path: None for page in pages}
-        files.update((item.path, item.content) for item in items if isinstance(item, Asset))
+    early = [page for page in pages if not late_reader(page)]
+    late = [page for page in pages if late_reader(page)]
+    assets = [item for item in items if isinstance(item, Asset)]
+    plan = [*content, *(p.path for p in early), *(p.path for p in late), *(a.path for a in assets)]
+    writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
+    feed.plan(plan)
+    count = 0
+
+    def put(rel: str, data: bytes | Path) -> None:
+        nonlocal count
+        writer.put(rel, data)
+        count += 1
+        feed.ready(count)
+
+    for rel, path in content.items():
+        put(rel, path)
+    renderer = PageRenderer(env, ctx, timings)
+    base = renderer.base(early=True)
+    for page in early:
+        put(page.path, renderer.render(page, base))
+    if before_late is not None:
         start = time.perf_counter()
-        result = write_docs(files, docs_dir, content_dir, links)
-        timings["write"] = timings.get("write", 0.0) + time.perf_counter() - start
-        result.written = sorted(result.written + written)
-        result.unchanged += unchanged
-    else:
-        files = render_all(env, ctx, items, timings)
-        start = time.perf_counter()
-        result = write_docs(files, docs_dir, content_dir, links)
-        timings["write"] = time.perf_counter() - start
-        pinyin.save()
+        before_late()
+        timings["late"] = time.perf_counter() - start
+    base = renderer.base(early=False)
+    for page in late:
+        put(page.path, renderer.render(page, base))
+    start = time.perf_counter()
+    for asset in assets:
+        put(asset.path, resolved(asset.content))
+    timings["assets"] = time.perf_counter() - start
+    result = writer.finish()
+    feed.done()
+    pinyin.save()  # names the templates spelled, for the next build
     result.timings = timings
     return result
-
-
-def _load_template(env: jinja2.Environment, name: str) -> None:
-    try:
-        env.get_template(name)
-    except jinja2.TemplateError as exc:
-        raise RenderError(f"无法读取模板 {_where(exc, name)}：{exc}") from exc
 
 
 def _where(exc: jinja2.TemplateError, template: str) -> str:

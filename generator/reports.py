@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -30,7 +31,7 @@ import yaml
 from generator.issues import Issue, Severity, register
 from generator.metrics import HEADLINE, METRICS, METRICS_BY_KEY, Level, Period
 from generator.model import Dataset, Decision, Outcome, Project, ProjectStatus
-from generator.pages import Asset, Page, RenderContext
+from generator.pages import Asset, Deferred, Page, RenderContext
 from generator.stats import (
     Kpi,
     KpiView,
@@ -817,6 +818,11 @@ def derive(data_dir: Path, site_url: str = "") -> ReportsView:
     return ReportsView(published, bool(re.match(r"^https?://", site_url or "")))
 
 
+def _report_context(report: Report, dataset: Dataset, renderer: Any, sample: bool) -> dict[str, Any]:
+    return {"title": report.title, "r": page_data(report, dataset, renderer), "report": report,
+            "sample": sample or report.sample_data}
+
+
 def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
     """Report pages, the archive, downloads and the Atom feed. Drafts never appear."""
     view = ctx.derived.get("reports")
@@ -826,9 +832,9 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
     renderer = ctx.derived.get("chart_renderer")
     sample = bool(ctx.dataset.district.sample_data)
     for report in view.published:
-        data = page_data(report, ctx.dataset, renderer)
-        yield Page(f"reports/{report.slug}.md", "report.md",
-                   {"title": report.title, "r": data, "report": report, "sample": sample or report.sample_data})
+        # its charts are drawn when the page is rendered: a build does that while MkDocs runs
+        context = partial(_report_context, report, ctx.dataset, renderer, sample)
+        yield Page(f"reports/{report.slug}.md", "report.md", Deferred(context))
         yield Asset(f"reports/{report.slug}.csv", figures_csv(report))
         yield Asset(f"reports/{report.slug}.json", figures_json(report))
     yield Page("reports/index.md", "reports_index.md",

@@ -975,12 +975,14 @@ def _build_view(stats: SiteStats, dataset, renderer, charts: bool) -> StatsView:
                      communities, ranking, street_rows)
 
 
-def derive(dataset, cache_dir: Path | None = None, charts: bool = True, stats: SiteStats | None = None) -> StatsView:
+def derive(dataset, cache_dir: Path | None = None, charts: bool = True, stats: SiteStats | None = None,
+           renderer: Any = None) -> StatsView:
     """Statistics of a loaded dataset, ready for templates: ``ctx.derived["stats"]``
-    (``stats``: the figures when already computed, e.g. by the build's ``CaseWork``)."""
+    (``stats``: the figures when already computed, e.g. by the build's ``CaseWork``;
+    ``renderer``: the ``ChartRenderer`` to draw with, else one caching in ``cache_dir``)."""
     from generator.charts import ChartRenderer
 
-    return build_view(stats or stats_for_dataset(dataset), dataset, ChartRenderer(cache_dir), charts)
+    return build_view(stats or stats_for_dataset(dataset), dataset, renderer or ChartRenderer(cache_dir), charts)
 
 
 def ensure_view(ctx: Any, cache_dir: Path | None = None) -> StatsView | None:
@@ -1013,22 +1015,33 @@ def _chart_cache(ctx: Any) -> Path | None:
 
 
 def pages(ctx: Any) -> Iterable[Any]:
-    """The metrics page (指标说明) and the district statistics page; attaches the views."""
-    from generator import metrics
-    from generator.pages import Page
+    """The metrics page (指标说明) and the district statistics page; attaches the views.
 
-    view = ensure_view(ctx)
+    Both need the statistics, so their contexts are ``Deferred``: made once a build has them.
+    """
+    from generator import metrics
+    from generator.pages import Deferred, Page
+
     notes = {
         "intake": metrics.INTAKE_COHORT, "closure": metrics.CLOSURE_COHORT,
         "comparison": metrics.COMPARISON_NOTE, "suppression": metrics.SUPPRESSION_NOTE,
         "ranking": metrics.RANKING_NOTE, "period": metrics.PERIOD_NOTE,
     }
-    yield Page("metrics.md", "metrics.md", {
-        "title": "指标说明", "metrics": metrics.METRICS, "notes": notes,
-        "stats": view, "as_of_label": view.as_of_label if view else None,
-    })
-    has_figures = view is not None and view.latest is not None
-    yield Page("stats/index.md", "metrics_district.md", {
-        "title": "事件办理统计", "stats": view if has_figures else None, "notes": notes,
-        "unit": view.district_stats if has_figures else None,
-    })
+
+    def metrics_page() -> dict[str, Any]:
+        view = ensure_view(ctx)
+        return {
+            "title": "指标说明", "metrics": metrics.METRICS, "notes": notes,
+            "stats": view, "as_of_label": view.as_of_label if view else None,
+        }
+
+    def district_page() -> dict[str, Any]:
+        view = ensure_view(ctx)
+        has_figures = view is not None and view.latest is not None
+        return {
+            "title": "事件办理统计", "stats": view if has_figures else None, "notes": notes,
+            "unit": view.district_stats if has_figures else None,
+        }
+
+    yield Page("metrics.md", "metrics.md", Deferred(metrics_page))
+    yield Page("stats/index.md", "metrics_district.md", Deferred(district_page))

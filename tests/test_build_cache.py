@@ -1,8 +1,9 @@
-"""Build speed without stale output: the result cache, forked rendering and linked assets.
+"""Build speed without stale output: the result cache, streamed rendering and linked assets.
 
 A cached result must be used only while everything it was computed from is byte-for-byte the
-same; parallel rendering must write exactly what serial rendering writes; a failure in a
-render worker must reach the caller as a Chinese ``RenderError`` naming the page.
+same; rendering in MkDocs's order (the pages that need only the YAML first, the statistics
+pages after ``before_late``) must write exactly what rendering everything at once writes; a
+failing page must reach the caller as a Chinese ``RenderError`` naming the page.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from validate_helpers import REPO
 
 from generator import cache as result_cache
 from generator import stats as stats_module
-from generator.build import derive, load_config, validate_and_link
+from generator.build import derive, derive_stats, validate_and_link
 from generator.cache import ResultCache, cache_root, file_digests
 from generator.casecheck import check_case_files
 from generator.contract import load_contract
-from generator.pages import Asset, Page, RenderContext
-from generator.render import RenderError, render, render_workers, write_docs
+from generator.pages import Asset, Deferred, Page, RenderContext
+from generator.render import Feed, LateReaders, RenderError, make_environment, render, write_docs
 
 HEADER = "id,community,grid,channel,category,subcategory,reported_at,accepted_at,dispatched_at,due_at,closed_at,status,resolved_level,satisfaction"
 ROW = "C{n},{community},xinfeng-01,居民上报,其他,噪音,2026-01-05 08:00:00,,,,,处理中,,"
@@ -150,45 +151,109 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_forked_workers_write_exactly_what_one_process_writes(tmp_path: Path) -> None:
+class Recorder(Feed):
+    """What MkDocs's companion would be told."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.counts: list[int] = []
+        self.finished = False
+
+    def plan(self, paths: list[str]) -> None:
+        self.paths = list(paths)
+
+    def ready(self, count: int) -> None:
+        self.counts.append(count)
+
+    def done(self) -> None:
+        self.finished = True
+
+
+def _sample_ctx() -> RenderContext:
     dataset, tables, _ = validate_and_link(REPO / "data")
-    config = load_config(REPO / "mkdocs.yml", tmp_path / "unused")
     ctx = RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base="https://example.org/edit/",
                         derived={"tables": tables, "content_dir": REPO / "content"})
     derive(ctx)
-    assert config is not None
-    serial = render(ctx, tmp_path / "one", REPO / "content", workers=1)
-    forked = render(ctx, tmp_path / "three", REPO / "content", workers=3)
-    assert sorted(forked.written) == sorted(serial.written) and len(serial.written) > 300
-    assert _tree(tmp_path / "three") == _tree(tmp_path / "one")
-    # a second forked run over the same folder rewrites nothing
-    again = render(ctx, tmp_path / "three", REPO / "content", workers=3)
-    assert again.written == [] and again.unchanged == serial.unchanged + len(serial.written)
+    return ctx
 
 
-def test_a_failing_page_in_a_worker_is_reported_in_chinese(tmp_path: Path) -> None:
+def test_streamed_rendering_writes_what_rendering_with_every_figure_writes(tmp_path: Path) -> None:
+    at_once = _sample_ctx()
+    derive_stats(at_once)
+    whole = render(at_once, tmp_path / "whole", REPO / "content")
+    assert len(whole.written) > 300
+
+    streamed = _sample_ctx()
+    feed = Recorder()
+    seen: dict[str, object] = {}
+
+    def before_late() -> None:  # what the build does: count the statistics now
+        seen["ready"] = feed.counts[-1]
+        seen["written"] = {p.relative_to(tmp_path / "streamed").as_posix()
+                           for p in (tmp_path / "streamed").rglob("*.md")}
+        derive_stats(streamed)
+
+    result = render(streamed, tmp_path / "streamed", REPO / "content", feed=feed, before_late=before_late)
+    assert _tree(tmp_path / "streamed") == _tree(tmp_path / "whole")
+    assert sorted(result.written) == sorted(whole.written)
+    # the plan is every file, once; the counts climb to it; every page showing statistics is
+    # written after before_late, every other one before it
+    assert sorted(feed.paths) == sorted(p for p in _tree(tmp_path / "whole") if p != ".gongzhi-generated")
+    assert feed.counts == list(range(1, len(feed.paths) + 1)) and feed.finished
+    late = feed.paths[seen["ready"]:]
+    assert {"index.md", "stats/index.md", "metrics.md", "opendata.md"} <= set(late)
+    assert any(p.startswith("communities/") and p != "communities/index.md" for p in late)
+    assert not any(p.startswith(("meetings/", "organisations/", "policies/")) for p in late if p.endswith(".md"))
+    assert "index.md" not in seen["written"] and "meetings/index.md" in seen["written"]
+
+    # a second run over the same folder rewrites nothing
+    again = render(streamed, tmp_path / "streamed", REPO / "content", feed=Recorder())
+    assert again.written == [] and again.unchanged == whole.unchanged + len(whole.written)
+
+
+def test_a_failing_page_is_reported_in_chinese_and_its_run_stays_on_record(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "ok.md").write_text("# {{ title }}\n", "utf-8")
     (templates / "broken.md").write_text("# {{ missing_value }}\n", "utf-8")
     dataset, _, _ = validate_and_link(REPO / "data")
     ctx = RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base=None, derived={})
+    docs = tmp_path / "docs"
+    write_docs({"old.md": b"# old\n"}, docs)
 
     def provider(_ctx):
         yield Page("a.md", "ok.md", {"title": "甲"})
-        yield Page("b.md", "broken.md", {})  # the second share: rendered by the forked worker
+        yield Page("b.md", "broken.md", {})
 
-    with pytest.raises(RenderError, match="b.md"):
-        render(ctx, tmp_path / "docs", None, [provider], [templates], workers=2)
+    with pytest.raises(RenderError, match="无法生成页面 b.md：模板 .*broken.md"):
+        render(ctx, docs, None, [provider], [templates])
+    # a.md was written before b.md failed: the next run knows it is generated
+    assert (docs / "a.md").is_file()
+    assert {"a.md", "b.md", "old.md"} <= set((docs / ".gongzhi-generated").read_text("utf-8").split())
+    done = render(ctx, docs, None, [lambda _ctx: [Page("c.md", "ok.md", {"title": "丙"})]], [templates])
+    assert sorted(done.deleted) == ["a.md", "old.md"] and not (docs / "a.md").exists()
 
 
-def test_render_workers_stay_serial_for_small_sites(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GONGZHI_RENDER_WORKERS", raising=False)
-    assert render_workers(50) == 1
-    assert render_workers(50, workers=2) == 2
-    assert render_workers(1, workers=4) == 1
-    monkeypatch.setenv("GONGZHI_RENDER_WORKERS", "1")
-    assert render_workers(100_000) == 1
+def test_pages_that_read_the_statistics_are_found_from_the_templates(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "_figures.md").write_text("{{ stats.total }}\n", "utf-8")
+    (templates / "shows.md").write_text('# {{ title }}\n{% include "_figures.md" %}\n', "utf-8")
+    (templates / "plain.md").write_text('# {{ title }}\n{% include "_gone.md" ignore missing %}\n', "utf-8")
+    (templates / "sly.md").write_text('# {{ derived.get("stats") }}\n', "utf-8")
+    env = make_environment([templates])
+    late = LateReaders(env)
+    assert late(Page("a.md", "shows.md")) and not late(Page("b.md", "plain.md"))
+    assert late(Page("c.md", "plain.md", Deferred(dict)))
+    assert not late(Page("d.md", "sly.md"))  # not by the name: found out when rendered, below
+    dataset, _, _ = validate_and_link(REPO / "data")
+    ctx = RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base=None, derived={})
+
+    def provider(_ctx):
+        yield Page("d.md", "sly.md", {"title": "丁"})
+
+    with pytest.raises(RenderError, match="尚未算出的 derived.stats"):
+        render(ctx, tmp_path / "docs", None, [provider], [templates])
 
 
 def test_linkable_assets_are_hard_linked_and_others_copied(tmp_path: Path) -> None:
@@ -213,13 +278,26 @@ def test_the_open_data_case_table_is_a_linkable_asset(tmp_path: Path) -> None:
                         derived={"tables": tables})
     assets = {a.path: a for a in opendata.pages(ctx) if isinstance(a, Asset)}
     cases = [a for a in assets.values() if a.path.endswith("/cases.csv")]
-    assert len(cases) == 1 and cases[0].linkable and isinstance(cases[0].content, Path)
+    assert len(cases) == 1 and cases[0].linkable and isinstance(cases[0].content.value(), Path)
     assert not any(a.linkable for a in assets.values() if a is not cases[0])
-    # the tables made ahead of time (while a build waits for the statistics) are the same bytes
-    opendata.prepare(ctx)
-    assert set(ctx.derived["opendata"]) and "cases" not in ctx.derived["opendata"]
-    again = {a.path: a.content for a in opendata.pages(ctx) if isinstance(a, Asset)}
-    assert again == {path: a.content for path, a in assets.items()}
+    # collecting waits for nothing: every table is made when it is written
+    assert all(isinstance(a.content, Deferred) for a in assets.values() if not a.path.endswith("datapackage.json"))
+    tables_csv = assets["data/communities.csv"].content.value()
+    assert tables_csv == opendata.table_csv(
+        [f["name"] for f in opendata._published_schema(_resource(opendata, ctx, "communities")).get("fields", [])],
+        tables["communities"],
+    )
+
+    class Never:
+        def result(self, *args):
+            raise AssertionError("the export was asked for while collecting")
+
+    ctx.derived["cases_export"] = Never()
+    assert [a.path for a in opendata.pages(ctx)] == [*assets, "opendata.md"]
+
+
+def _resource(opendata, ctx, name: str) -> dict:
+    return next(r for r in opendata._package(ctx)["resources"] if r["name"] == name)
 
 
 def test_case_work_started_early_makes_what_the_pages_would_make(tmp_path: Path) -> None:

@@ -297,34 +297,68 @@ def test_invalid_case_records_fail_the_build_and_leave_the_previous_site(
     assert not [p for p in tmp.iterdir() if p.name.startswith(".site.")]
 
 
-def test_mkdocs_stops_at_the_first_page_once_told_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mkdocs.commands.build as mkdocs_build_module
-
-    from generator.build import load_config, run_mkdocs
+def _companion(tmp_path: Path):
+    from generator.build import load_config
+    from generator.mkdocs_feed import MkDocsProcess
 
     docs = tmp_path / "docs"
-    docs.mkdir()
-    for n in range(5):
-        (docs / f"p{n}.md").write_text(f"# 第 {n} 页\n", "utf-8")
-    config = load_config(ROOT / "mkdocs.yml", docs)
-    config["nav"] = None  # these five pages only
-    pages: list[str] = []
-    original = mkdocs_build_module._populate_page
+    docs.mkdir(parents=True)
+    config = tmp_path / "mkdocs.yml"
+    # the portal's configuration without its nav: these pages only
+    text = (ROOT / "mkdocs.yml").read_text("utf-8")
+    text = text[: text.index("\nnav:")] + "\n"
+    text = text.replace("custom_dir: site_templates/theme", f"custom_dir: {ROOT / 'site_templates' / 'theme'}")
+    config.write_text(text, "utf-8")
+    load_config(config, docs)  # valid
+    return MkDocsProcess(config, docs, tmp_path / "site").start(), docs
 
-    def counted(page, *args, **kwargs):
-        pages.append(page.file.src_uri)
-        return original(page, *args, **kwargs)
 
-    monkeypatch.setattr(mkdocs_build_module, "_populate_page", counted)
-    with pytest.raises(BuildError, match="事件记录校验未通过"):
-        run_mkdocs(config, tmp_path / "site", True, stop=lambda: True)
-    assert len(pages) == 1
-    # the stopping plugin belongs to that run only
-    assert "gongzhi-stop" not in config.plugins
-    assert not any(getattr(m, "__self__", None).__class__.__name__ == "StopWhen"
-                   for methods in config.plugins.events.values() for m in methods)
-    run_mkdocs(config, tmp_path / "site2", True, stop=lambda: False)
-    assert (tmp_path / "site2" / "p4" / "index.html").is_file()
+def test_mkdocs_reads_each_page_only_once_it_is_written(tmp_path: Path) -> None:
+    import time
+
+    mkdocs, docs = _companion(tmp_path)
+    (docs / "b.md").write_text("# 旧的第二页\n", "utf-8")  # an earlier run's page, about to change
+    (docs / "stale.md").write_text("# 早已不用的页\n", "utf-8")  # not in the plan: never built
+    mkdocs.extra["sample_data"] = True
+    mkdocs.plan(["index.md", "b.md"])
+    (docs / "index.md").write_text("# 首页\n\n[第二页](b.md)\n", "utf-8")
+    mkdocs.ready(1)
+    time.sleep(1.0)  # MkDocs is at b.md by now, and must wait
+    (docs / "b.md").write_text("# 新的第二页\n", "utf-8")
+    mkdocs.ready(2)
+    mkdocs.done()
+    run = mkdocs.finish()
+    html = (tmp_path / "site" / "b" / "index.html").read_text("utf-8")
+    assert "新的第二页" in html and "旧的第二页" not in html
+    assert not (tmp_path / "site" / "stale").exists()
+    assert run.waited_s > 0.3 and run.build_s >= run.waited_s and run.peak_rss_mb > 0
+
+
+def test_mkdocs_is_stopped_when_told_and_its_warnings_fail_the_build(tmp_path: Path) -> None:
+    from generator.mkdocs_feed import MkDocsError
+
+    mkdocs, docs = _companion(tmp_path / "one")
+    mkdocs.plan(["index.md"])  # never written: MkDocs waits until it is stopped
+    with pytest.raises(MkDocsError, match="事件记录校验未通过"):
+        mkdocs.finish(stop=lambda: True)
+    assert mkdocs._process.returncode not in (0, None)
+
+    mkdocs, docs = _companion(tmp_path / "two")
+    (docs / "index.md").write_text("# 首页\n\n[不存在的页](nowhere.md)\n", "utf-8")
+    mkdocs.plan(["index.md"])
+    mkdocs.ready(1)
+    mkdocs.done()
+    with pytest.raises(MkDocsError, match="严格模式(.|\n)*nowhere.md"):
+        mkdocs.finish()
+
+
+def test_mkdocs_leaves_quietly_when_the_build_has_gone(tmp_path: Path) -> None:
+    from generator.mkdocs_feed import STOPPED
+
+    mkdocs, _ = _companion(tmp_path)
+    mkdocs.close()  # the build failed before it had a plan
+    assert mkdocs._process.wait(timeout=30) == STOPPED
+    assert not (tmp_path / "site").exists()
 
 
 def test_a_case_check_that_cannot_run_is_a_chinese_build_error(

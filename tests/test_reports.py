@@ -14,7 +14,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from generator.metrics import Period
-from generator.pages import Asset, Page, RenderContext
+from generator.pages import Asset, Page, RenderContext, resolved
 from generator.reports import (
     CHINA,
     ReportError,
@@ -73,7 +73,7 @@ def _html(page: Page, data: Path) -> BeautifulSoup:
     env = make_environment()
     text = env.get_template(page.template).render(
         {"ctx": ctx, "dataset": ctx.dataset, "district": ctx.dataset.district, "today": ctx.today,
-         "derived": ctx.derived, "edit_base": None, **page.context, "page_path": page.path,
+         "derived": ctx.derived, "edit_base": None, **resolved(page.context), "page_path": page.path,
          "prov": lambda origin: None}
     )
     body = text.split("---", 2)[2]  # front matter

@@ -1,0 +1,330 @@
+"""MkDocs in a companion process, fed the pages as the render stage writes them.
+
+MkDocs takes one core for most of a build, and so does the render stage: both are Python.
+One after the other their times add up, and in one process they would share Python's lock.
+So ``gongzhi build`` runs MkDocs in a second process (``MkDocsProcess``) and feeds it:
+
+1. the build starts the companion before it reads the YAML: it imports MkDocs and the theme
+   and loads the configuration meanwhile;
+2. the render stage sends the plan, every path the docs folder will hold in the order they
+   will be written: MkDocs's file list is exactly the plan, in that order (so files an earlier
+   run left are never read);
+3. as files are written, it says how many of the plan are ready: MkDocs reads a page only
+   once it is, and copies the static files only once all are (``done``);
+4. the companion writes one JSON object to its stdout: success, or MkDocs's warnings and
+   error, with its own timings.
+
+The messages are JSON lines on the companion's stdin. The companion stops when its stdin
+closes before ``done`` (the build failed); the build ends it when the case check fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from generator.issues import first_line
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN_NAME = "gongzhi-feed"
+MESSAGES_KEPT = 200  # warnings sent back in full; the rest are counted
+STOPPED = 3  # the companion's exit status when the build stopped it
+
+
+class MkDocsError(Exception):
+    """MkDocs failed or the companion could not run; the message is Chinese."""
+
+
+@dataclass
+class MkDocsRun:
+    """What the companion reports: its steps' seconds and its peak memory."""
+
+    startup_s: float = 0.0  # process start to configuration loaded (beside the build's YAML)
+    build_s: float = 0.0  # MkDocs's build, from the plan to the last page written
+    waited_s: float = 0.0  # of which MkDocs waited for pages not yet written
+    peak_rss_mb: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --- the build's side --------------------------------------------------------------------------
+
+
+class MkDocsProcess:
+    """The companion, seen from the build: a ``render.Feed`` that MkDocs follows."""
+
+    def __init__(self, config_file: Path, docs_dir: Path, site_dir: Path) -> None:
+        self.config_file = config_file
+        self.docs_dir = docs_dir
+        self.site_dir = site_dir
+        self.extra: dict[str, Any] = {}  # set into the configuration's ``extra`` with the plan
+        self.planned_at: float | None = None  # perf_counter when the plan was sent
+        self._process: subprocess.Popen[bytes] | None = None
+        self._out: BinaryIO | None = None
+        self._err: BinaryIO | None = None
+        self._sent = 0
+        self._broken = False
+
+    def start(self) -> MkDocsProcess:
+        # answers go to files: a chatty companion can never block on a full pipe
+        self._out = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()
+        env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "generator.mkdocs_feed",
+                 str(self.config_file), str(self.docs_dir), str(self.site_dir)],
+                stdin=subprocess.PIPE, stdout=self._out, stderr=self._err, cwd=ROOT, env=env,
+            )
+        except OSError as exc:
+            self.close()
+            raise MkDocsError(f"无法启动 MkDocs 进程：{first_line(exc)}") from exc
+        return self
+
+    # the Feed the render stage talks to
+
+    def plan(self, paths: list[str]) -> None:
+        self.planned_at = time.perf_counter()
+        self._send({"plan": paths, "extra": self.extra})
+
+    def ready(self, count: int) -> None:
+        if count > self._sent:
+            self._sent = count
+            self._send({"ready": count})
+
+    def done(self) -> None:
+        self._send({"done": True})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        process = self._process
+        if process is None or process.stdin is None or self._broken:
+            return
+        try:
+            process.stdin.write(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
+            process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            self._broken = True  # it has ended: ``finish`` says why
+
+    # the end
+
+    def finish(self, stop: Callable[[], bool] | None = None, poll: float = 0.05) -> MkDocsRun:
+        """Wait for MkDocs; ``stop`` is asked while it runs and ends it when true.
+
+        Raises ``MkDocsError`` when MkDocs failed (with its warnings, as in strict mode),
+        when it was stopped, or when the companion ended without an answer.
+        """
+        process = self._process
+        assert process is not None, "start() first"
+        while True:
+            try:
+                process.wait(timeout=poll)
+                break
+            except subprocess.TimeoutExpired:
+                if stop is not None and stop():
+                    self.kill()
+                    raise MkDocsError("构建已停止：事件记录校验未通过。") from None
+        answer = self._answer()
+        self.close()
+        if answer is None:
+            raise MkDocsError(f"MkDocs 进程意外退出（退出码 {process.returncode}）：{self._stderr_tail()}")
+        if not answer.get("ok"):
+            messages = answer.get("messages") or [answer.get("error") or "未知错误"]
+            details = "\n".join(f"  - {m}" for m in messages[:20])
+            hidden = max(len(messages), int(answer.get("count") or 0)) - 20
+            more = f"\n  ……另有 {hidden} 条" if hidden > 0 else ""
+            raise MkDocsError(f"MkDocs 构建失败（严格模式，警告也视为错误）：\n{details}{more}")
+        return MkDocsRun(
+            startup_s=answer["startup_s"], build_s=answer["build_s"], waited_s=answer["waited_s"],
+            peak_rss_mb=answer["peak_rss_mb"], timings=answer.get("timings", {}),
+        )
+
+    def kill(self) -> None:
+        """End the companion now (the build failed or was stopped); safe to call twice."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        self.close()
+
+    def close(self) -> None:
+        process = self._process
+        if process is not None and process.stdin is not None and not process.stdin.closed:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+
+    def _answer(self) -> dict[str, Any] | None:
+        assert self._out is not None
+        self._out.seek(0)
+        lines = self._out.read().decode("utf-8", "replace").strip().splitlines()
+        try:
+            answer = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    def _stderr_tail(self) -> str:
+        assert self._err is not None
+        self._err.seek(0)
+        text = self._err.read().decode("utf-8", "replace").strip()
+        return text.splitlines()[-1] if text else "没有输出"
+
+
+# --- the companion's side ----------------------------------------------------------------------
+
+
+class _Orders:
+    """The build's messages, read on a thread as they come (so the build never waits on a
+    full pipe): the plan, how many of its paths are ready, and whether all are."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.plan: list[str] | None = None
+        self.extra: dict[str, Any] = {}
+        self.ready = 0
+        self.done = False
+        self.closed = False
+        self.waited = 0.0
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, args=(stream,), name="gongzhi-feed", daemon=True).start()
+
+    def _read(self, stream: BinaryIO) -> None:
+        try:
+            for line in stream:
+                message = json.loads(line)
+                with self._changed:
+                    if "plan" in message:
+                        self.plan = list(message["plan"])
+                        self.extra = dict(message.get("extra") or {})
+                    self.ready = max(self.ready, int(message.get("ready", 0)))
+                    self.done = self.done or bool(message.get("done"))
+                    self._changed.notify_all()
+        finally:  # the build closed the pipe, or sent what is not a message: it has gone
+            with self._changed:
+                self.closed = True
+                self._changed.notify_all()
+
+    def wait(self, until: Callable[[], bool]) -> None:
+        """Until ``until()`` holds; ``SystemExit(STOPPED)`` when the build has gone."""
+        if until():
+            return
+        start = time.perf_counter()
+        with self._changed:
+            while not until():
+                if self.closed:
+                    raise SystemExit(STOPPED)
+                self._changed.wait()
+        self.waited += time.perf_counter() - start
+
+
+def _feed_plugin(orders: _Orders) -> Any:
+    from mkdocs.plugins import BasePlugin
+    from mkdocs.structure.files import File, Files
+
+    class Feed(BasePlugin):
+        def on_files(self, files: Files, *, config: Any) -> Files:
+            orders.wait(lambda: orders.plan is not None)
+            assert orders.plan is not None
+            self.index = {path: n for n, path in enumerate(orders.plan)}
+            config["extra"].update(orders.extra)
+            # the docs folder's files are the plan's, in its order; the theme's are kept
+            docs = config["docs_dir"]
+            theirs = [f for f in files if f.src_dir != docs]
+            ours = [File(path, docs, config["site_dir"], config["use_directory_urls"]) for path in orders.plan]
+            return Files(ours + theirs)
+
+        def on_page_read_source(self, *, page: Any, config: Any) -> None:
+            position = self.index.get(page.file.src_uri)
+            if position is not None:
+                orders.wait(lambda: orders.ready > position)
+            return None  # MkDocs reads the file itself
+
+        def on_env(self, env: Any, *, config: Any, files: Any) -> Any:
+            orders.wait(lambda: orders.done)  # the static files are copied next
+            return env
+
+    return Feed()
+
+
+class _Collect:
+    """MkDocs's warnings and errors, as strict mode counts them."""
+
+    def __init__(self) -> None:
+        import logging
+
+        class Handler(logging.Handler):
+            def __init__(self, sink: list[str]) -> None:
+                super().__init__(logging.WARNING)
+                self.sink = sink
+                self.count = 0
+
+            def emit(self, record: logging.LogRecord) -> None:
+                self.count += 1
+                if len(self.sink) < MESSAGES_KEPT:
+                    self.sink.append(record.getMessage())
+
+        self.messages: list[str] = []
+        self.handler = Handler(self.messages)
+        logger = logging.getLogger("mkdocs")
+        logger.addHandler(self.handler)
+        logger.propagate = False  # nothing on stderr: the build reports what matters
+
+
+def main(argv: list[str]) -> int:
+    started = time.perf_counter()
+    config_file, docs_dir, site_dir = (Path(a) for a in argv)
+    answer: dict[str, Any] = {"ok": False}
+    collect = _Collect()
+    try:
+        from mkdocs.commands.build import build
+        from mkdocs.config import load_config
+        from mkdocs.exceptions import Abort, MkDocsException
+
+        config = load_config(str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir))
+        config["strict"] = True
+        orders = _Orders(sys.stdin.buffer)
+        config.plugins[PLUGIN_NAME] = _feed_plugin(orders)
+        answer["startup_s"] = time.perf_counter() - started
+        orders.wait(lambda: orders.plan is not None)
+        orders.waited = 0.0  # from here on: waits for pages
+        begun = time.perf_counter()
+        try:
+            build(config)
+            answer["ok"] = True
+        except (Abort, MkDocsException) as exc:
+            answer["error"] = first_line(exc)
+        answer.update(build_s=time.perf_counter() - begun, waited_s=orders.waited)
+    except SystemExit as exc:
+        if exc.code == STOPPED:
+            return STOPPED  # the build has gone: nobody reads an answer
+        raise
+    except Exception as exc:  # noqa: BLE001 - the build reports it, in Chinese
+        answer["error"] = f"{type(exc).__name__}: {first_line(exc)}"
+    answer.update(
+        messages=collect.messages, count=collect.handler.count,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    answer.setdefault("startup_s", time.perf_counter() - started)
+    answer.setdefault("build_s", 0.0)
+    answer.setdefault("waited_s", 0.0)
+    sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    return 0 if answer["ok"] else 1
+
+
+if __name__ == "__main__":
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # MkDocs holds every page in memory; freeing it object by object on the way out takes
+    # up to seconds that nobody needs: the answer is written, so leave at once.
+    os._exit(status)

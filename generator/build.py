@@ -179,8 +179,10 @@ class CaseCheck:
         return self
 
     def _run(self) -> None:
+        from generator.mkdocs_feed import background_thread
         from generator.validate import check_cases
 
+        background_thread()  # MkDocs comes first
         start = time.perf_counter()
         try:
             # one DuckDB thread: MkDocs has the other core
@@ -438,10 +440,10 @@ def _site(
     beside: dict[str, float] = {}  # what ran while MkDocs did
     start = time.perf_counter()
     try:
-        rendered = render_docs(
+        rendered = _in_background(lambda: render_docs(
             ctx, docs, content_dir, providers,
             feed=mkdocs, before_late=lambda: derive_stats(ctx, case_work),
-        )
+        ))
     except (BuildError, CaseStoreError) as exc:
         _raise_case_issues(data_dir, checked)  # unreadable case files: say which, and where
         if isinstance(exc, BuildError):
@@ -486,6 +488,28 @@ def _site(
 
     pinyin.save()  # names the search stage spelled
     return report
+
+
+def _in_background(work: Callable[[], Any]) -> Any:
+    """``work()`` on a thread of lower priority (``mkdocs_feed.background_thread``), which
+    this thread waits for: MkDocs keeps its core while the pages are written beside it."""
+    from generator.mkdocs_feed import background_thread
+
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        background_thread()
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - raised again on the build's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="gongzhi-render", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _sorted(issues: list[Issue]) -> list[Issue]:

@@ -297,7 +297,10 @@ class CaseWork:
     def _run(self) -> None:
         from generator import stats as stats_module
         from generator.cache import digests_remembered, file_digests
+        from generator.mkdocs_feed import background_thread
         from generator.opendata import cached_cases_csv, cases_csv_file
+
+        background_thread()  # the YAML, then MkDocs, come first
 
         assert self._files is not None and self._fields is not None
         files, fields = self._files, self._fields

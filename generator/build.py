@@ -21,6 +21,7 @@ Chinese message).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import importlib
 import os
 import shutil
@@ -137,17 +138,31 @@ def validate_and_link(data_dir: Path) -> tuple[Any, dict[str, list[dict[str, Any
     return result.dataset, result.tables, result.warnings
 
 
-def checked_data(data_dir: Path, *, cases: bool = True):
+def checked_data(data_dir: Path, *, cases: bool = True, frictionless: bool = True):
     """load → validate → link: the ``CheckResult`` of valid data.
 
     With ``cases=False`` the case files are checked only when the rest has errors (so that one
-    report still lists every problem); otherwise the caller checks them (``CaseCheck``).
-    Raises ``DataError`` with every issue when the data has errors.
+    report still lists every problem); otherwise the caller checks them (``CaseCheck``). With
+    ``frictionless=False`` the data package is checked with Frictionless only when the data
+    has errors; otherwise the caller does it (``check_contract``, in ``CaseCheck``).
+    Raises ``DataError`` with every issue when the data has errors, ``BuildError`` when the
+    data package cannot be used.
     """
+    from generator.contract import ContractError, load_contract
     from generator.validate import check, check_cases, sort_issues
 
-    result = check(data_dir, cases=cases)
+    try:
+        contract = load_contract(data_dir, check_with_frictionless=frictionless)
+        result = check(data_dir, cases=cases, contract=contract)
+    except ContractError as exc:
+        raise BuildError(str(exc)) from exc
+    except Exception:
+        if not frictionless:
+            check_contract(data_dir)  # a package of a shape the checks never expect: say why
+        raise
     if result.errors or result.dataset is None:
+        if not frictionless:
+            check_contract(data_dir)  # a package Frictionless rejects is the first thing to fix
         issues = result.issues
         if not cases:
             issues = sort_issues(
@@ -157,13 +172,25 @@ def checked_data(data_dir: Path, *, cases: bool = True):
     return result
 
 
-class CaseCheck:
-    """The case files' check in a background thread, beside MkDocs.
+def check_contract(data_dir: Path) -> None:
+    """The data package as Frictionless sees it (cached by its bytes); ``BuildError`` when it
+    rejects it."""
+    from generator.contract import ContractError, load_contract
 
-    Nothing the render stage or MkDocs makes depends on it: it only decides whether the new
-    site may replace the old one. ``gongzhi build`` starts it once the YAML is valid and the
-    pages are written, lets MkDocs stop early when it fails (``failed``), and waits for it
-    (``issues``) before the search stage and the swap.
+    try:
+        load_contract(data_dir)
+    except ContractError as exc:
+        raise BuildError(str(exc)) from exc
+
+
+class CaseCheck:
+    """The checks that only decide whether the new site may replace the old one, in a
+    background thread beside MkDocs: the data package as Frictionless sees it
+    (``check_contract``), then the case files.
+
+    Nothing the render stage or MkDocs makes depends on them. ``gongzhi build`` starts them once
+    the YAML is valid and the pages are written, lets MkDocs stop early when they fail
+    (``failed``), and waits for them (``issues``) before the search stage and the swap.
     """
 
     def __init__(self, data_dir: Path, result: Any) -> None:
@@ -185,6 +212,7 @@ class CaseCheck:
         background_thread()  # MkDocs comes first
         start = time.perf_counter()
         try:
+            check_contract(self.data_dir)
             # one DuckDB thread: MkDocs has the other core
             self._issues = check_cases(
                 self.data_dir, self.result.case_files,
@@ -204,6 +232,8 @@ class CaseCheck:
     def issues(self) -> list[Issue]:
         """Every issue; a ``BuildError`` when the check itself could not run."""
         self._thread.join()
+        if isinstance(self._error, BuildError):
+            raise self._error
         if isinstance(self._error, Exception):
             raise BuildError(f"检查事件记录时出错：{first_line(self._error)}") from self._error
         if self._error is not None:
@@ -420,7 +450,7 @@ def _site(
     from generator.mkdocs_feed import MkDocsError
 
     with _timed(timings, "validate"):  # load → validate → link; the case files' check comes later
-        checked = checked_data(data_dir, cases=False)
+        checked = checked_data(data_dir, cases=False, frictionless=False)
         dataset, tables, warnings = checked.dataset, checked.tables, checked.warnings
         case_work.supply(dataset)
 
@@ -439,6 +469,10 @@ def _site(
     # statistics (``derive_stats``) only before the pages that show them.
     beside: dict[str, float] = {}  # what ran while MkDocs did
     start = time.perf_counter()
+    # The dataset stays alive to the end; freezing it keeps Python's cyclic garbage collector
+    # from rescanning it on every collection the render stage's many strings trigger.
+    gc.collect()
+    gc.freeze()
     try:
         rendered = _in_background(lambda: render_docs(
             ctx, docs, content_dir, providers,
@@ -449,6 +483,8 @@ def _site(
         if isinstance(exc, BuildError):
             raise
         raise BuildError(f"导出事件记录失败：{exc}") from exc
+    finally:
+        gc.unfreeze()
     planned = mkdocs.planned_at or start
     timings["plan"] = planned - start  # collecting the pages, before MkDocs could begin
     beside["stats"] = rendered.timings.get("late", 0.0)

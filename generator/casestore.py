@@ -336,7 +336,9 @@ class CaseWork:
                 # district turn out to be exactly these; otherwise it is counted again below.
                 guess = self._guess_mapping()
                 if guess is not None:
-                    store.set_threads(None)
+                    # one thread: the other core is MkDocs's, and the pages that show the
+                    # statistics are written last
+                    store.set_threads(1)
                     with self._timed("stats"):
                         self._stats = stats_module.stats_for_files(files, *guess, self.data_dir, store=store)
                     self._stats_for = guess
@@ -348,13 +350,13 @@ class CaseWork:
                 stats_cached = True  # the guess was right
             if not stats_cached:
                 mapping, district = self._mapping
-                store.set_threads(None)  # the build waits for the statistics now
+                store.set_threads(1)  # as above
                 with self._timed("stats"):
                     self._stats = stats_module.stats_for_files(files, mapping, district, self.data_dir, store=store)
                 self._stats_for = self._mapping
             self._stats_ready.set()
             if self._export is None:
-                store.set_threads(1)  # Python builds the statistics pages meanwhile
+                store.set_threads(1)
                 with self._timed("export"):
                     self._export = cases_csv_file(files, fields, self.cache_dir, store=store)
         except Exception as exc:  # noqa: BLE001 - made again (and raised) on the caller's thread

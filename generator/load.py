@@ -175,6 +175,14 @@ def display_root(data_dir: Path) -> Path:
 
 
 def rel(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` (resolved), as issues show it. An absolute path found by
+    walking a resolved data folder is already inside ``root`` and is not resolved again (a
+    thousand files' worth of system calls)."""
+    if path.is_absolute():
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
     try:
         return path.resolve().relative_to(root).as_posix()
     except ValueError:

@@ -202,6 +202,35 @@ def test_cli_prints_the_issues_in_chinese_and_exits_1(
     assert _snapshot(tmp / "site") == before
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda d: d.__setitem__("name", "Not A Valid Name!"), id="frictionless-rejects-it"),
+        pytest.param(lambda d: d["resources"][0]["schema"].__setitem__("primaryKey", 5), id="odd-shape"),
+        pytest.param(None, id="missing"),
+    ],
+)
+def test_an_unusable_data_package_is_a_chinese_build_error(
+    built: tuple[Path, Path, dict[str, str]], tmp_path: Path, change
+) -> None:
+    import yaml
+
+    tmp, sample, _ = built
+    before = _snapshot(tmp / "site")
+    data = tmp_path / "data"
+    shutil.copytree(sample, data)
+    package = data / "datapackage.yaml"
+    if change is None:
+        package.unlink()
+    else:
+        descriptor = yaml.safe_load(package.read_text("utf-8"))
+        change(descriptor)
+        package.write_text(yaml.safe_dump(descriptor, allow_unicode=True), "utf-8")
+    with pytest.raises(BuildError, match="datapackage.yaml"):
+        build(data, tmp / "site", docs_dir=tmp / "docs", today=TODAY, index=False)
+    assert _snapshot(tmp / "site") == before
+
+
 def test_mkdocs_failure_leaves_the_previous_site(built: tuple[Path, Path, dict[str, str]]) -> None:
     from generator.render import default_providers
 

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_NAME = "gongzhi-feed"
 MESSAGES_KEPT = 200  # warnings sent back in full; the rest are counted
 STOPPED = 3  # the companion's exit status when the build stopped it
+BATCH_SECONDS = 0.02  # how often, at most, the build says how many files are ready
 
 
 BACKGROUND_NICE = 10  # how much less a background thread counts than MkDocs
@@ -89,7 +90,9 @@ class MkDocsProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._out: BinaryIO | None = None
         self._err: BinaryIO | None = None
-        self._sent = 0
+        self._count = 0  # files written
+        self._sent = 0  # files MkDocs has been told of
+        self._sent_at = 0.0
         self._broken = False
 
     def start(self) -> MkDocsProcess:
@@ -115,11 +118,20 @@ class MkDocsProcess:
         self._send({"plan": paths, "extra": self.extra})
 
     def ready(self, count: int) -> None:
-        if count > self._sent:
-            self._sent = count
-            self._send({"ready": count})
+        # passed on at most every BATCH_SECONDS: MkDocs is far slower per page than the
+        # render stage, and each message takes Python's lock from it for a moment
+        self._count = count
+        if time.perf_counter() - self._sent_at >= BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._count > self._sent:
+            self._sent = self._count
+            self._sent_at = time.perf_counter()
+            self._send({"ready": self._count})
 
     def done(self) -> None:
+        self.flush()
         self._send({"done": True})
 
     def _send(self, message: dict[str, Any]) -> None:

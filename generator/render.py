@@ -423,14 +423,18 @@ def render_all(
 
 class Feed:
     """Told what the render stage writes, in order: ``plan`` (every path the docs folder will
-    hold, in the order they are written), ``ready`` (how many of them are written so far) and
-    ``done``. The build's MkDocs companion reads each page as soon as it is ready
+    hold, in the order they are written), ``ready`` (how many of them are written so far; it
+    may pass the news on in batches), ``flush`` (the writer is about to wait: pass it on now)
+    and ``done``. The build's MkDocs companion reads each page as soon as it is ready
     (``generator.mkdocs_feed``); this one listens to nothing."""
 
     def plan(self, paths: list[str]) -> None:
         pass
 
     def ready(self, count: int) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def done(self) -> None:
@@ -611,6 +615,7 @@ def render(
     for page in early:
         put(page.path, renderer.render(page, base))
     if before_late is not None:
+        feed.flush()
         start = time.perf_counter()
         before_late()
         timings["late"] = time.perf_counter() - start

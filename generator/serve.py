@@ -61,7 +61,7 @@ def serve(
             return False
         log(
             f"已重建：新写入或更新 {report.pages_written} 个页面，"
-            f"用时 {sum(report.timings.values()):.1f} 秒。"
+            f"用时 {report.wall_s:.1f} 秒。"
         )
         return True
 

@@ -21,6 +21,7 @@ closes before ``done`` (the build failed); the build ends it when the case check
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -178,12 +179,16 @@ class MkDocsProcess:
         )
 
     def kill(self) -> None:
-        """End the companion now (the build failed or was stopped); safe to call twice."""
+        """End the companion now when it still runs, and let go of its files (the build calls
+        it last, whatever happened); safe to call twice."""
         process = self._process
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
         self.close()
+        for answer in (self._out, self._err):
+            if answer is not None:
+                answer.close()
 
     def close(self) -> None:
         process = self._process
@@ -262,8 +267,7 @@ def _feed_plugin(orders: _Orders) -> Any:
 
     class Feed(BasePlugin):
         def on_files(self, files: Files, *, config: Any) -> Files:
-            orders.wait(lambda: orders.plan is not None)
-            assert orders.plan is not None
+            assert orders.plan is not None, "the build starts once the plan is in"
             self.index = {path: n for n, path in enumerate(orders.plan)}
             config["extra"].update(orders.extra)
             # the docs folder's files are the plan's, in its order; the theme's are kept
@@ -285,28 +289,19 @@ def _feed_plugin(orders: _Orders) -> Any:
     return Feed()
 
 
-class _Collect:
-    """MkDocs's warnings and errors, as strict mode counts them."""
+class _Collect(logging.Handler):
+    """MkDocs's warnings and errors, as strict mode counts them (the first ``MESSAGES_KEPT``
+    in full)."""
 
     def __init__(self) -> None:
-        import logging
-
-        class Handler(logging.Handler):
-            def __init__(self, sink: list[str]) -> None:
-                super().__init__(logging.WARNING)
-                self.sink = sink
-                self.count = 0
-
-            def emit(self, record: logging.LogRecord) -> None:
-                self.count += 1
-                if len(self.sink) < MESSAGES_KEPT:
-                    self.sink.append(record.getMessage())
-
+        super().__init__(logging.WARNING)
         self.messages: list[str] = []
-        self.handler = Handler(self.messages)
-        logger = logging.getLogger("mkdocs")
-        logger.addHandler(self.handler)
-        logger.propagate = False  # nothing on stderr: the build reports what matters
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if len(self.messages) < MESSAGES_KEPT:
+            self.messages.append(record.getMessage())
 
 
 def main(argv: list[str]) -> int:
@@ -314,6 +309,9 @@ def main(argv: list[str]) -> int:
     config_file, docs_dir, site_dir = (Path(a) for a in argv)
     answer: dict[str, Any] = {"ok": False}
     collect = _Collect()
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(collect)
+    logger.propagate = False  # nothing on stderr: the build reports what matters
     try:
         from mkdocs.commands.build import build
         from mkdocs.config import load_config
@@ -341,7 +339,7 @@ def main(argv: list[str]) -> int:
         answer["error"] = f"{type(exc).__name__}: {first_line(exc)}"
     usage = resource.getrusage(resource.RUSAGE_SELF)
     answer.update(
-        messages=collect.messages, count=collect.handler.count,
+        messages=collect.messages, count=collect.count,
         peak_rss_mb=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime,
     )
     answer.setdefault("startup_s", time.perf_counter() - started)

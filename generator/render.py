@@ -309,7 +309,7 @@ class RenderResult:
     written: list[str] = field(default_factory=list)  # new or changed files
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)  # provider:…, template:…, write, late
+    timings: dict[str, float] = field(default_factory=dict)  # provider:…, template:…, late, assets
 
 
 # Derived figures a build may still be making while the first pages are rendered (the case
@@ -592,11 +592,15 @@ def render(
     items = collect_pages(ctx, providers if providers is not None else default_providers(), timings)
     content = dict(_content_files(content_dir))
     _no_shadowing(content, (item.path for item in items))
-    late_reader = LateReaders(env)
-    pages = [item for item in items if isinstance(item, Page)]
-    early = [page for page in pages if not late_reader(page)]
-    late = [page for page in pages if late_reader(page)]
-    assets = [item for item in items if isinstance(item, Asset)]
+    reads_late = LateReaders(env)
+    early: list[Page] = []
+    late: list[Page] = []
+    assets: list[Asset] = []
+    for item in items:
+        if isinstance(item, Asset):
+            assets.append(item)
+        else:
+            (late if reads_late(item) else early).append(item)
     plan = [*content, *(p.path for p in early), *(p.path for p in late), *(a.path for a in assets)]
     writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
     feed.plan(plan)

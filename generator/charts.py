@@ -28,7 +28,7 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
-STYLE_VERSION = "3"  # bump when the look changes, so cached SVGs are redrawn
+STYLE_VERSION = "4"  # bump when the look changes, so cached SVGs are redrawn
 FONT_STACK = (
     "-apple-system, BlinkMacSystemFont, 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
     "'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei', sans-serif"
@@ -118,12 +118,19 @@ def _matplotlib():
 
     if not _MPL_READY:
         matplotlib.use("svg", force=False) if matplotlib.get_backend().lower() != "svg" else None
+        from matplotlib import font_manager
+
+        from .chartfont import FAMILY, FONT_PATH
+
+        # Labels are measured with matplotlib's DejaVu Sans, and every character it lacks
+        # (Chinese, full-width punctuation) with the project's own metrics font
+        # (generator/chartfont.py): the same layout and bytes whatever fonts the machine has.
+        font_manager.fontManager.addfont(str(FONT_PATH))
         matplotlib.rcParams.update(
             {
                 "svg.fonttype": "none",  # text stays text
                 "svg.hashsalt": "gongzhi",  # stable ids, so unchanged charts give equal bytes
-                "font.family": ["sans-serif"],
-                "font.sans-serif": ["Noto Sans CJK SC", "DejaVu Sans"],
+                "font.family": ["DejaVu Sans", FAMILY],
                 "axes.spines.top": False,
                 "axes.spines.right": False,
                 "axes.titlesize": 12,

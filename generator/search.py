@@ -320,6 +320,43 @@ def spaced_cjk(text: str) -> str:
     return _CJK_RUN.sub(_space_run, text)
 
 
+# Undoing the spacing in what the index stores for display (titles, headings, metadata, the
+# text excerpts are cut from): whitespace next to a CJK character goes, as assets/search.js's
+# ``unspaced`` does. Pagefind separates the words of a segmented language's stored text with
+# U+200B and cuts excerpts at those marks, so they stay and the word positions still match.
+_SPACE_NEXT_TO_CJK = re.compile(f"(?<=[{CJK_RANGES}])\\s+|\\s+(?=\u200b*[{CJK_RANGES}])")
+_FRAGMENT_SIGNATURE = b"pagefind_dcd"
+
+
+def unspaced_cjk(text: str) -> str:
+    """The inverse of ``spaced_cjk`` for display: " 专 职 网 格 员 " → "专职网格员"."""
+    return _SPACE_NEXT_TO_CJK.sub("", text)
+
+
+def _plain_fragment(path: Path) -> None:
+    """Rewrite one Pagefind fragment so that its stored text reads as normal Chinese."""
+    import gzip
+
+    raw = gzip.decompress(path.read_bytes())
+    if not raw.startswith(_FRAGMENT_SIGNATURE):
+        raise SearchIndexError(f"Pagefind 的索引片段格式不认识：{path.name}（程序需要更新）")
+    fragment = json.loads(raw[len(_FRAGMENT_SIGNATURE):])
+    fragment["content"] = unspaced_cjk(fragment.get("content", ""))
+    fragment["meta"] = {k: unspaced_cjk(v) if k != "pinyin" else v
+                        for k, v in fragment.get("meta", {}).items()}
+    for anchor in fragment.get("anchors", []):
+        if anchor.get("text"):
+            anchor["text"] = unspaced_cjk(anchor["text"])
+    payload = _FRAGMENT_SIGNATURE + json.dumps(fragment, ensure_ascii=False,
+                                               separators=(",", ":")).encode("utf-8")
+    path.write_bytes(gzip.compress(payload, mtime=0))
+
+
+def _plain_fragments(bundle: Path) -> None:
+    for path in sorted((bundle / "fragment").glob("*.pf_fragment")):
+        _plain_fragment(path)
+
+
 def _space_text_node(match: re.Match[str]) -> str:
     text = match.group(1)
     if not _CJK_RUN.search(text):
@@ -746,6 +783,7 @@ def _run_pagefind(
         raise SearchIndexError(
             f"Pagefind 建立搜索索引失败（{label}，退出码 {proc.returncode}）：{detail}"
         )
+    _plain_fragments(output)
     return log
 
 

@@ -10,6 +10,7 @@ stay on that origin.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import os
 import shutil
 import socket
@@ -23,7 +24,7 @@ import pytest
 from chromium import ARGS, require_chromium, serve_folder
 
 from generator.build import build
-from generator.search import index_site
+from generator.search import CJK_RANGES, index_site
 
 pytestmark = pytest.mark.browser
 
@@ -497,3 +498,30 @@ def test_no_result_in_a_street_offers_every_street(spage: Any, sharded_origin: s
     )
     assert _scope(spage) == "*"
     assert "没有找到与“量子纠缠”相关的内容" in spage.text_content("#gz-search-status")
+
+
+_RAW_API = """async query => {
+    const pagefind = await import('/pagefind/pagefind.js');
+    await pagefind.options({ baseUrl: '/' });
+    const search = await pagefind.search(query);
+    const found = await Promise.all(search.results.slice(0, 20).map(r => r.data()));
+    return found.map(d => ({ url: d.url, title: d.meta.title, excerpt: d.excerpt,
+                             filters: d.filters, headings: d.sub_results.map(s => s.title) }));
+}"""
+
+
+@pytest.mark.parametrize("query", ["安平社区", "安 平 社 区", "anping"])
+def test_raw_pagefind_api_finds_the_page_with_plain_chinese_text(page: Any, origin: str, query: str) -> None:
+    """Whoever reads the index through Pagefind's own API gets normal Chinese text back."""
+    page.goto(origin + "/")
+    found = page.evaluate(_RAW_API, query)
+    assert "/communities/anping/" in [r["url"] for r in found], [r["url"] for r in found]
+    community = next(r for r in found if r["url"] == "/communities/anping/")
+    assert community["title"] == "安平社区"
+    assert community["filters"]["街道"] == ["临平街道"]
+    for result in found:
+        for text in [result["title"], result["excerpt"], *result["headings"]]:
+            visible = text.replace("<mark>", "").replace("</mark>", "")
+            assert not re.search(f"[{CJK_RANGES}]\\s+[{CJK_RANGES}]", visible), text
+    if query != "anping":  # a pinyin query's excerpt is cut around the hidden pinyin keys
+        assert "安平社区地处" in community["excerpt"].replace("<mark>", "").replace("</mark>", "")

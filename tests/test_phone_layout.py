@@ -1,0 +1,101 @@
+"""Every page type on a phone screen, in headless Chromium: nothing wider than the screen.
+
+Residents read the portal at 360–390 px, often inside WeChat. The sample site (case records
+included, so the statistics and report pages have their tables and charts) is built once; for
+every page type one page is opened at each width and measured:
+
+- the page itself never scrolls sideways (the document is no wider than the viewport);
+- a table wider than the screen scrolls inside its own box, and its first column stays in
+  view while the rest scrolls (position: sticky in gongzhi.css): scrolled to its far right,
+  no part of the first cell is left of the box.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chromium import ARGS, require_chromium, serve_folder
+
+from generator.build import build
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = require_chromium()
+WIDTHS = (360, 390)
+
+# One page of every type the site has (the folder of a type, then one of its pages).
+PAGE_TYPES = [
+    "", "about/", "about/one-core/", "streets/", "streets/linping/", "communities/",
+    "communities/xinfeng/", "councils/", "councils/xinfeng-council/", "councils/nanyuan-bench/",
+    "meetings/", "organisations/", "organisations/anping-oc2/", "projects/",
+    "projects/xinfeng-charging-shed/", "policies/", "policies/bench-review-procedure/", "awards/",
+    "awards/zuimei-family-2025/", "tags/", "forms/", "forms/xinfeng-feedback/",
+    "forms/xinfeng-feedback/paper/", "forms/xinfeng-feedback/thanks/", "reports/",
+    "reports/2026-q2/", "stats/", "metrics/", "opendata/", "editors/", "editors/dictionary/",
+    "editors/errors/", "participate/", "404.html",
+]
+
+_MEASURE = """() => {
+  const doc = document.documentElement;
+  const tables = [...document.querySelectorAll('.md-typeset__scrollwrap')]
+    .filter(w => w.scrollWidth > w.clientWidth + 1)
+    .map(w => {
+      const cell = w.querySelector('tbody tr td:first-child');
+      const box = w.getBoundingClientRect();
+      w.scrollLeft = w.scrollWidth;  // scrolled to the far right: the first column still shows
+      const at = cell ? cell.getBoundingClientRect() : null;
+      w.scrollLeft = 0;
+      return { hidden: at ? Math.max(0, box.left - at.left) : 0, right: box.right };
+    });
+  return { scrollWidth: doc.scrollWidth, clientWidth: doc.clientWidth, tables };
+}"""
+
+
+@pytest.fixture(scope="module")
+def phone_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("phone-site")
+    site = tmp / "site"
+    build(ROOT / "data", site, docs_dir=tmp / "docs", today=dt.date(2026, 11, 28))
+    return site
+
+
+@pytest.fixture(scope="module")
+def phone_browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_page_type_is_wider_than_a_phone(phone_site: Path, phone_browser: Any, width: int) -> None:
+    assert all((phone_site / path / ("" if path.endswith(".html") else "index.html")).is_file()
+               for path in PAGE_TYPES), "a page type is missing from the sample site"
+    problems = []
+    scrolled_tables = 0
+    with serve_folder(phone_site) as origin:
+        context = phone_browser.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
+        for path in PAGE_TYPES:
+            page.goto(f"{origin}/{path}")
+            measured = page.evaluate(_MEASURE)
+            if measured["scrollWidth"] > measured["clientWidth"]:
+                problems.append(f"/{path}: page is {measured['scrollWidth']} px wide at {width} px")
+            for table in measured["tables"]:
+                scrolled_tables += 1
+                if table["right"] > width + 1:
+                    problems.append(f"/{path}: a table's box ends at {table['right']:.0f} px")
+                if table["hidden"] > 1:
+                    problems.append(f"/{path}: the first column scrolled out of view "
+                                    f"({table['hidden']:.0f} px)")
+        context.close()
+    assert problems == []
+    # the community, street, statistics and report pages have tables wider than a phone
+    assert scrolled_tables >= 5

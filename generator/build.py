@@ -344,11 +344,13 @@ def remove_stale_sites(out_dir: Path) -> None:
 def _remove(folder: Path, background: bool) -> None:
     if background:
         try:
-            subprocess.Popen(
+            remover = subprocess.Popen(
                 [sys.executable, "-c", "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)", str(folder)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            # reaped on a daemon thread: no zombie, and no process object dropped while it runs
+            threading.Thread(target=remover.wait, daemon=True, name="gongzhi-remove").start()
             return
         except OSError:
             pass

@@ -164,9 +164,10 @@ class MkDocsProcess:
                     self.kill()
                     raise MkDocsError("构建已停止：事件记录校验未通过。") from None
         answer = self._answer()
-        self.close()
+        tail = self._stderr_tail() if answer is None else ""
+        self.kill()  # it has ended: this lets go of the pipe and the answer files
         if answer is None:
-            raise MkDocsError(f"MkDocs 进程意外退出（退出码 {process.returncode}）：{self._stderr_tail()}")
+            raise MkDocsError(f"MkDocs 进程意外退出（退出码 {process.returncode}）：{tail}")
         if not answer.get("ok"):
             messages = answer.get("messages") or [answer.get("error") or "未知错误"]
             details = "\n".join(f"  - {m}" for m in messages[:20])

@@ -387,6 +387,7 @@ def test_mkdocs_leaves_quietly_when_the_build_has_gone(tmp_path: Path) -> None:
     mkdocs, _ = _companion(tmp_path)
     mkdocs.close()  # the build failed before it had a plan
     assert mkdocs._process.wait(timeout=30) == STOPPED
+    mkdocs.kill()
     assert not (tmp_path / "site").exists()
 
 

@@ -139,8 +139,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     static = _serve(Static)
     recorder.site_origin = f"http://127.0.0.1:{static.server_address[1]}"
     yield Built(site, tmp / "docs", data, recorder.site_origin, endpoint, recorder)
-    static.shutdown()
-    intake.shutdown()
+    for server in (static, intake):
+        server.shutdown()
+        server.server_close()
 
 
 def _soup(built: Built, rel: str) -> BeautifulSoup:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
-STYLE_VERSION = "4"  # bump when the look changes, so cached SVGs are redrawn
+STYLE_VERSION = "5"  # bump when the look changes, so cached SVGs are redrawn
 FONT_STACK = (
     "-apple-system, BlinkMacSystemFont, 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
     "'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei', sans-serif"
@@ -133,8 +133,9 @@ def _matplotlib():
                 "font.family": ["DejaVu Sans", FAMILY],
                 "axes.spines.top": False,
                 "axes.spines.right": False,
-                "axes.titlesize": 12,
-                "font.size": 10,
+                "axes.titlesize": TITLE_PT,
+                "font.size": TEXT_PT,
+                "legend.fontsize": TEXT_PT,
             }
         )
         _MPL_READY = True
@@ -146,11 +147,34 @@ def _matplotlib():
 LINE_WIDTH = 1.8
 MARKER_SIZE = 5.0
 TITLE_PLACEHOLDER = "GZ-TITLE-PLACEHOLDER"
+# Phone first: a chart is drawn 4.5 in (324 pt) wide, about the width of a page's text column
+# on a 360 px phone (328 px), so 1 pt in the SVG is about 1 px there, and no text is smaller
+# than TEXT_PT (12 px on that phone; larger on wider screens, see report-print.css).
+WIDTH_IN = 4.5
+TEXT_PT = 12
+TITLE_PT = 13
+LABEL_CHARS = 7  # bar labels longer than this wrap onto a second line
+
+
+def _tick_label(label: str) -> str:
+    """"2025年3季度" → "2025年" over "3季度": five quarters fit side by side on a phone."""
+    year, sep, rest = label.partition("年")
+    return f"{year}年\n{rest}" if sep and rest else label
+
+
+def _bar_label(label: str) -> str:
+    if len(label) <= LABEL_CHARS:
+        return label
+    half = (len(label) + 1) // 2
+    return label[:half] + "\n" + label[half:]
 
 
 def _line_axes(figure_class, spec: ChartSpec, with_data: bool):
-    fig = figure_class(figsize=(6.4, 2.8))
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.2)
+    rows = 1 + (len(spec.series) > 2)  # the legend sits above the axes, two names a row
+    height = 2.9 + 0.22 * rows
+    fig = figure_class(figsize=(WIDTH_IN, height))
+    fig.subplots_adjust(left=0.15, right=0.93, top=1 - (0.5 + 0.22 * rows) / height,
+                        bottom=0.5 / height)
     ax = fig.add_subplot()
     xs = list(range(len(spec.labels)))
     for i, (name, values) in enumerate(spec.series):
@@ -158,15 +182,20 @@ def _line_axes(figure_class, spec: ChartSpec, with_data: bool):
         ax.plot(xs if with_data else [], ys if with_data else [], label=name, color=COLOURS[i % 6],
                 marker=MARKERS[i % 6], linestyle=DASHES[i % 6], linewidth=LINE_WIDTH,
                 markersize=MARKER_SIZE)
-    ax.set_xticks(xs, list(spec.labels))
+    ax.set_xticks(xs, [_tick_label(label) for label in spec.labels])
     ax.set_xlim(-0.3, max(0, len(xs) - 1) + 0.3)
     if spec.percent:
         ax.set_ylim(0, 105)
         ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(3, len(spec.series)),
-              frameon=False, fontsize=9, borderaxespad=0.2)
+    ax.legend(loc="lower left", bbox_to_anchor=(-0.14, 1.0), ncols=min(2, len(spec.series)),
+              frameon=False, borderaxespad=0.2, handlelength=2.2, columnspacing=1.0)
     return fig, ax
+
+
+def _title(fig, text: str) -> None:
+    """The title across the top, left-aligned with the figure (above a line chart's legend)."""
+    fig.text(0.02, 1 - 0.1 / fig.get_size_inches()[1], text, fontsize=TITLE_PT, ha="left", va="top")
 
 
 def _save(fig) -> str:
@@ -181,29 +210,31 @@ def draw_svg(spec: ChartSpec) -> str:
     if spec.kind == "line":
         fig, ax = _line_axes(figure_class, spec, with_data=True)
     elif spec.kind == "bar":
-        height = 0.9 + 0.34 * max(1, len(spec.labels))
-        fig = figure_class(figsize=(6.4, height))
-        longest = max((len(label) for label in spec.labels), default=2)
-        fig.subplots_adjust(left=min(0.45, 0.03 + 0.024 * longest), right=0.97,
-                            top=1 - 0.42 / height, bottom=0.3 / height)
+        labels = [_bar_label(label) for label in spec.labels]
+        lines = sum(label.count("\n") + 1 for label in labels)
+        height = 0.95 + 0.3 * max(1, len(labels)) + 0.12 * (lines - len(labels))
+        fig = figure_class(figsize=(WIDTH_IN, height))
+        longest = max((len(line) for label in labels for line in label.split("\n")), default=2)
+        fig.subplots_adjust(left=0.03 + longest * TEXT_PT / (WIDTH_IN * 72), right=0.95,
+                            top=1 - 0.45 / height, bottom=0.36 / height)
         ax = fig.add_subplot()
         name, values = spec.series[0]
         ys = list(range(len(spec.labels)))[::-1]
         numbers = [0.0 if v is None else (v * 100 if spec.percent else v) for v in values]
         ax.barh(ys, numbers, color=COLOURS[0], height=0.62, label=name)
-        ax.set_yticks(ys, list(spec.labels))
+        ax.set_yticks(ys, labels)
         top = max(numbers + [1.0])
-        ax.set_xlim(0, 112 if spec.percent else top * 1.18)
+        ax.set_xlim(0, 122 if spec.percent else top * 1.3)  # room for the value after a bar
         for y, value, raw in zip(ys, numbers, values, strict=True):
             ax.text(value + (1.2 if spec.percent else top * 0.015), y, _format(raw, spec),
-                    va="center", fontsize=9)
+                    va="center")
         if spec.percent:
-            ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+            ax.set_xticks([0, 50, 100], ["0%", "50%", "100%"])
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
     else:
         raise ValueError(f"unknown chart kind: {spec.kind}")
-    ax.set_title(spec.title, loc="left")
+    _title(fig, spec.title)
     return _clean(_save(fig), spec)
 
 
@@ -238,7 +269,7 @@ def draw_line_frame(spec: ChartSpec) -> LineFrame:
     """The frame, drawn by matplotlib and cleaned once, with placeholders for title and desc."""
     figure_class = _matplotlib()
     fig, ax = _line_axes(figure_class, spec, with_data=False)
-    ax.set_title(TITLE_PLACEHOLDER, loc="left")
+    _title(fig, TITLE_PLACEHOLDER)
     raw = _save(fig)
     width, height = (float(v) * 72 for v in fig.get_size_inches())
     box = ax.get_position()

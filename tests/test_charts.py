@@ -5,7 +5,17 @@ from __future__ import annotations
 import re
 from xml.etree import ElementTree as ET
 
-from generator.charts import ChartRenderer, bar_chart, draw_svg, line_chart, table_for
+from generator.chartfont import FONT_PATH, build_font
+from generator.charts import (
+    ChartRenderer,
+    bar_chart,
+    compose_line,
+    draw_line_frame,
+    draw_svg,
+    frame_spec,
+    line_chart,
+    table_for,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 QUARTERS = ["2025年4季度", "2026年1季度", "2026年2季度", "2026年3季度"]
@@ -20,7 +30,9 @@ def test_labels_are_text_elements_not_paths():
     svg = draw_svg(_trend())
     root = ET.fromstring(svg)
     texts = [t.text for t in root.iter(f"{SVG}text")]
-    for label in [*QUARTERS, "按期办结率", "网格内解决率", "新丰社区：近4个季度趋势", "100%"]:
+    # a quarter's tick label is two lines, the year over the quarter, so five fit on a phone
+    for label in ["2025年", "2026年", "4季度", "1季度", "按期办结率", "网格内解决率",
+                  "新丰社区：近4个季度趋势", "100%"]:
         assert label in texts
     assert "font-family" in svg and "PingFang SC" in svg  # drawn by the reader's system font
     bars = draw_svg(bar_chart("事件类别", ["环境卫生", "公共设施"], [12, 3], "件数", unit=" 件"))
@@ -88,3 +100,20 @@ def test_fast_trend_charts_match_matplotlib():
     assert root.find(f"{SVG}title").text == "对照" and "TITLE" not in fast and "PLACEHOLDER" not in fast
     group = root.find(f"{SVG}g[@class='gz-series']")
     assert len(group.findall(f"{SVG}circle")) == 3 and len(group.findall(f"{SVG}rect")) == 2  # markers
+
+
+def test_phone_sized_with_no_text_under_12_units():
+    """324 units wide (a 360 px phone's text column is 328 px), no text under 12: ≥ 12 px there."""
+    long_names = bar_chart("各镇街按期办结率", ["东湖街道", "余杭经济技术开发区管委会"], [0.9, 0.8],
+                           "按期办结率", percent=True)
+    for svg in (draw_svg(_trend()), draw_svg(long_names),
+                compose_line(draw_line_frame(frame_spec(_trend())), _trend())):
+        assert re.search(r'viewBox="0 0 324 [0-9.]+"', svg)
+        sizes = [float(size) for size in re.findall(r"font-size: ([0-9.]+)px", svg)]
+        assert sizes and min(sizes) >= 12
+    texts = [t.text for t in ET.fromstring(draw_svg(long_names)).iter(f"{SVG}text")]
+    assert "余杭经济技术" in texts and "开发区管委会" in texts  # a long bar label wraps
+
+
+def test_committed_metrics_font_is_what_the_code_builds():
+    assert build_font() == FONT_PATH.read_bytes(), "请运行 python -m generator.chartfont 重新生成字体文件"

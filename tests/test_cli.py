@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from generator.cli import EXIT_CANNOT_RUN, main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SUBCOMMANDS = ["validate", "docs", "build", "serve", "index", "synth", "stats", "report", "forms", "intake"]
 
@@ -42,3 +50,19 @@ def test_usage_errors_are_chinese_and_exit_2(
 def test_no_subcommand_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == EXIT_CANNOT_RUN
     assert "用法：" in capsys.readouterr().out
+
+
+def test_a_first_build_prints_its_result_and_no_warning(tmp_path: Path) -> None:
+    """The README's main job as a newcomer runs it: a fresh process, no matplotlib font cache,
+    no chart cache, Python's warnings switched on. stdout is the one result line; stderr is empty."""
+    shutil.copytree(ROOT / "data", tmp_path / "data")
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "PYTHONWARNINGS": "default"}
+    done = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "build", "--data", str(tmp_path / "data"),
+         "--out", str(tmp_path / "site")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("网站已生成")
+    assert (tmp_path / "site" / "pagefind" / "pagefind.js").is_file()

@@ -7,7 +7,8 @@ every page type one page is opened at each width and measured:
 - the page itself never scrolls sideways (the document is no wider than the viewport);
 - a table wider than the screen scrolls inside its own box, and its first column stays in
   view while the rest scrolls (position: sticky in gongzhi.css): scrolled to its far right,
-  no part of the first cell is left of the box.
+  no part of the first cell is left of the box;
+- no chart text is smaller than 12 px as drawn.
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ _MEASURE = """() => {
       w.scrollLeft = 0;
       return { hidden: at ? Math.max(0, box.left - at.left) : 0, right: box.right };
     });
-  return { scrollWidth: doc.scrollWidth, clientWidth: doc.clientWidth, tables };
+  // the smallest text of every chart, in CSS pixels as drawn (SVG font size times its scale)
+  const charts = [...document.querySelectorAll('svg.gz-chart-svg')].map(svg => Math.min(
+    ...[...svg.querySelectorAll('text')].map(
+      t => parseFloat(getComputedStyle(t).fontSize) * svg.getScreenCTM().a)));
+  return { scrollWidth: doc.scrollWidth, clientWidth: doc.clientWidth, tables, charts };
 }"""
 
 
@@ -79,7 +84,7 @@ def test_no_page_type_is_wider_than_a_phone(phone_site: Path, phone_browser: Any
     assert all((phone_site / path / ("" if path.endswith(".html") else "index.html")).is_file()
                for path in PAGE_TYPES), "a page type is missing from the sample site"
     problems = []
-    scrolled_tables = 0
+    scrolled_tables = charts = 0
     with serve_folder(phone_site) as origin:
         context = phone_browser.new_context(viewport={"width": width, "height": 800})
         page = context.new_page()
@@ -88,6 +93,10 @@ def test_no_page_type_is_wider_than_a_phone(phone_site: Path, phone_browser: Any
             measured = page.evaluate(_MEASURE)
             if measured["scrollWidth"] > measured["clientWidth"]:
                 problems.append(f"/{path}: page is {measured['scrollWidth']} px wide at {width} px")
+            for smallest in measured["charts"]:
+                charts += 1
+                if smallest < 12:
+                    problems.append(f"/{path}: chart text is {smallest:.1f} px at {width} px")
             for table in measured["tables"]:
                 scrolled_tables += 1
                 if table["right"] > width + 1:
@@ -99,3 +108,4 @@ def test_no_page_type_is_wider_than_a_phone(phone_site: Path, phone_browser: Any
     assert problems == []
     # the community, street, statistics and report pages have tables wider than a phone
     assert scrolled_tables >= 5
+    assert charts >= 5  # street, community, statistics and report pages have charts

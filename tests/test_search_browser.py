@@ -10,8 +10,8 @@ stay on that origin.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import os
+import re
 import shutil
 import socket
 import subprocess

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
-STYLE_VERSION = "5"  # bump when the look changes, so cached SVGs are redrawn
+STYLE_VERSION = "6"  # bump when the look changes, so cached SVGs are redrawn
 FONT_STACK = (
     "-apple-system, BlinkMacSystemFont, 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
     "'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei', sans-serif"
@@ -283,13 +283,13 @@ def draw_line_frame(spec: ChartSpec) -> LineFrame:
 _DASH_ARRAYS = {"-": None, "--": (3.7, 1.6), "-.": (6.4, 1.6, 1.0, 1.6), ":": (1.0, 1.65)}
 
 
-def _marker(kind: str, x: float, y: float, colour: str) -> str:
+def _marker(kind: str, x: float, y: float) -> str:
+    """One marker; its colour comes from the series' group."""
     r = MARKER_SIZE / 2
-    style = f'style="fill: {colour}; stroke: {colour}; stroke-width: 1"'
     if kind == "o":
-        return f'<circle cx="{x:.2f}" cy="{y:.2f}" r="{r:.2f}" {style}/>'
+        return f'<circle cx="{x:.2f}" cy="{y:.2f}" r="{r:.2f}"/>'
     if kind == "s":
-        return f'<rect x="{x - r:.2f}" y="{y - r:.2f}" width="{2 * r:.2f}" height="{2 * r:.2f}" {style}/>'
+        return f'<rect x="{x - r:.2f}" y="{y - r:.2f}" width="{2 * r:.2f}" height="{2 * r:.2f}"/>'
     shapes = {
         "^": [(0, -r), (-r, r), (r, r)], "v": [(0, r), (-r, -r), (r, -r)],
         "D": [(0, -r), (r, 0), (0, r), (-r, 0)],
@@ -297,7 +297,7 @@ def _marker(kind: str, x: float, y: float, colour: str) -> str:
               (r / 3, r), (-r / 3, r), (-r / 3, r / 3), (-r, r / 3), (-r, -r / 3), (-r / 3, -r / 3)],
     }
     points = " ".join(f"{x + dx:.2f},{y + dy:.2f}" for dx, dy in shapes[kind])
-    return f'<polygon points="{points}" {style}/>'
+    return f'<polygon points="{points}"/>'
 
 
 def compose_line(frame: LineFrame, spec: ChartSpec) -> str:
@@ -329,7 +329,9 @@ def compose_line(frame: LineFrame, spec: ChartSpec) -> str:
                 d = "M " + " L ".join(f"{x:.2f} {y:.2f}" for x, y in run)
                 parts.append(f'<path d="{d}" style="fill: none; stroke: {colour}; '
                              f'stroke-width: {LINE_WIDTH}; stroke-linecap: round{dash}"/>')
-        parts += [_marker(MARKERS[i % 6], x, y, colour) for x, y in (p for p in points if p)]
+        parts.append(f'<g style="fill: {colour}; stroke: {colour}; stroke-width: 1">')
+        parts += [_marker(MARKERS[i % 6], x, y) for x, y in (p for p in points if p)]
+        parts.append("</g>")
     parts.append("</g>")
     svg = (frame.svg.replace(frame.prefix, _prefix(spec))
            .replace(f">{TITLE_PLACEHOLDER}<", f">{escape(spec.title)}<")
@@ -343,7 +345,12 @@ _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 _ID = re.compile(r'\sid="([^"]+)"')
 _REF = re.compile(r'(url\(#|href="#)([^")]+)')
 _SIZE = re.compile(r'<svg ([^>]*?)width="[^"]+" height="[^"]+" ')
-_FONT = re.compile(r"font-family: [^;\"]+")
+_FONT = re.compile(r"; font-family: [^;\"]+|font-family: [^;\"]+; |font-family: [^;\"]+")
+_EMPTY_STYLE = re.compile(r' style=""')
+_NO_ROTATION = re.compile(r' transform="rotate\(-?0 [^"]*\)"')
+_ATTRIBUTE = re.compile(r'="([^"]*)"')
+_LONG_NUMBER = re.compile(r"-?\d+\.\d{3,}")
+_G_TAG = re.compile(r"<g>|<g\s[^>]*>|</g>")
 _BETWEEN_TAGS = re.compile(r">\s+<")
 _PATH_WS = re.compile(r"\s*\n\s*")
 
@@ -361,11 +368,18 @@ def _clean(svg: str, spec: ChartSpec) -> str:
     # ids must be unique in the page: keep (prefixed) only the referenced ones
     svg = _ID.sub(lambda m: f' id="{prefix}{m.group(1)}"' if m.group(1) in referenced else "", svg)
     svg = _REF.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", svg)
-    svg = _FONT.sub("font-family: " + FONT_STACK.replace('"', "'"), svg)
+    # Weight (a community page carries a trend chart): the font stack is said once, on the
+    # <svg>, not on every <text>; coordinates keep two decimals (1/100 pt); matplotlib's
+    # no-op rotations and its groups without attributes go.
+    svg = _EMPTY_STYLE.sub("", _FONT.sub("", svg))
+    svg = _NO_ROTATION.sub("", svg)
+    svg = _ATTRIBUTE.sub(lambda m: '="' + _LONG_NUMBER.sub(_two_decimals, m.group(1)) + '"', svg)
+    svg = _without_bare_groups(svg)
     title_id, desc_id = prefix + "title", prefix + "desc"
+    font = FONT_STACK.replace('"', "'")
     svg = _SIZE.sub(
         rf'<svg \1role="img" aria-labelledby="{title_id} {desc_id}" class="gz-chart-svg" '
-        'preserveAspectRatio="xMinYMin meet" ',
+        f'preserveAspectRatio="xMinYMin meet" style="font-family: {font}" ',
         svg,
         count=1,
     )
@@ -379,6 +393,28 @@ def _clean(svg: str, spec: ChartSpec) -> str:
     svg = _PATH_WS.sub(" ", svg)
     svg = _BETWEEN_TAGS.sub("><", svg)
     return svg.strip()
+
+
+def _two_decimals(match: re.Match[str]) -> str:
+    text = f"{float(match.group(0)):.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _without_bare_groups(svg: str) -> str:
+    """Drop every ``<g>`` that has no attributes, with its own ``</g>``; keep its content."""
+    out, bare, last = [], [], 0
+    for tag in _G_TAG.finditer(svg):
+        out.append(svg[last:tag.start()])
+        last = tag.end()
+        if tag.group(0) == "</g>":
+            if not bare.pop():
+                out.append("</g>")
+        else:
+            bare.append(tag.group(0) == "<g>")
+            if not bare[-1]:
+                out.append(tag.group(0))
+    out.append(svg[last:])
+    return "".join(out)
 
 
 def _describe(spec: ChartSpec) -> str:

@@ -99,7 +99,7 @@ def test_fast_trend_charts_match_matplotlib():
     root = ET.fromstring(fast)
     assert root.find(f"{SVG}title").text == "对照" and "TITLE" not in fast and "PLACEHOLDER" not in fast
     group = root.find(f"{SVG}g[@class='gz-series']")
-    assert len(group.findall(f"{SVG}circle")) == 3 and len(group.findall(f"{SVG}rect")) == 2  # markers
+    assert len(list(group.iter(f"{SVG}circle"))) == 3 and len(list(group.iter(f"{SVG}rect"))) == 2  # markers
 
 
 def test_phone_sized_with_no_text_under_12_units():

@@ -43,6 +43,7 @@ PAGE_TYPES = [
 
 _MEASURE = """() => {
   const doc = document.documentElement;
+  document.querySelectorAll('details').forEach(d => { d.open = true; });  // folded lists too
   const tables = [...document.querySelectorAll('.md-typeset__scrollwrap')]
     .filter(w => w.scrollWidth > w.clientWidth + 1)
     .map(w => {
@@ -109,3 +110,15 @@ def test_no_page_type_is_wider_than_a_phone(phone_site: Path, phone_browser: Any
     # the community, street, statistics and report pages have tables wider than a phone
     assert scrolled_tables >= 5
     assert charts >= 5  # street, community, statistics and report pages have charts
+
+
+def test_community_pages_weigh_at_most_50_kb_with_their_statistics(phone_site: Path) -> None:
+    """With the case records, so the trend chart and the KPI tables are in (bench/bench_weight.py
+    measures the district tier)."""
+    pages = [p for p in (phone_site / "communities").glob("*/index.html")]
+    assert len(pages) >= 14  # every community of the sample
+    heavy = {p.parent.name: p.stat().st_size for p in pages if p.stat().st_size > 50_000}
+    assert heavy == {}
+    folds = (phone_site / "communities" / "xinfeng" / "index.html").read_text("utf-8").count(
+        "<summary>共 15 个网格（展开查看）</summary>")
+    assert folds == 2  # the grids, and the grids' case figures

@@ -176,12 +176,26 @@ def test_community_page_has_every_section_and_stays_small(sample_site: Path) -> 
     for page in sorted((sample_site / "communities").glob("*/index.html")):
         if page.parent.name == "communities":
             continue
-        assert page.stat().st_size <= 60_000, (page, page.stat().st_size)
+        assert page.stat().st_size <= 50_000, (page, page.stat().st_size)
     soup = _soup(sample_site, _first(sample_site, "communities"))
     headings = [h.get_text(strip=True) for h in soup.select("article h2")]
     for section in ("基本情况", "网格", "一核多元", "议事协商", "项目", "参与方式"):
         assert section in headings, (section, headings)
     assert soup.select("article h3")[0].get_text(strip=True).startswith("一核")
+
+
+def test_long_lists_fold_behind_their_count_and_short_ones_do_not(sample_site: Path) -> None:
+    soup = _soup(sample_site, "communities/xinfeng/index.html")  # 15 grids (no case records here)
+    folds = soup.select("article details.gz-fold")
+    assert [d.summary.get_text(strip=True) for d in folds] == ["共 15 个网格（展开查看）"]
+    assert all(len(d.select("tbody tr")) == 15 for d in folds)  # the rows are in the page
+    assert folds[0].find_previous("h2").get_text(strip=True) == "网格"
+    small = _soup(sample_site, "communities/sanqiao/index.html")  # 5 grids
+    assert small.select("article details.gz-fold") == [] and small.select("article table")
+    council = _soup(sample_site, "councils/xinfeng-council/index.html")
+    members = council.select_one("article details.gz-fold")
+    count = len(members.select("tbody tr"))
+    assert count > 6 and members.summary.get_text(strip=True) == f"共 {count} 名成员（展开查看）"
 
 
 def test_meeting_page_shows_the_decision_chain_linked_to_project(sample_site: Path) -> None:

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("--period", help="统计期：2026Q3（季度）或 2026（年度）；默认列出全部季度和年度")
     stats.add_argument("--format", choices=("text", "csv", "json"), default="text",
                        help="输出格式：text 表格（默认）、csv、json")
+    stats.add_argument("--unsuppressed", action="store_true",
+                       help="输出未经小数保护的原始件数（仅供内部核对，不得公开）；"
+                       "默认与网站相同：网格件数和类别、渠道件数 1—4 件及补充隐去的数不输出")
     stats.set_defaults(handler=run_stats)
 
     report = subparsers.add_parser(
@@ -105,26 +108,70 @@ def _names(dataset, level: Level) -> dict[str, str]:
     return {dataset.district.code: dataset.district.name}
 
 
-def stats_rows(stats, dataset, level: Level, periods: list[Period]) -> list[dict[str, Any]]:
-    """One record per unit and period: every metric, plus changes, ready for CSV/JSON."""
+SUPPRESSED_HEADER = "已作小数保护，与网站公布的口径相同（“<5”为 1—4 件，“*”为防止反推而补充隐去的数；见指标说明）"
+UNSUPPRESSED_HEADER = "未作小数保护的原始件数：仅供内部核对，不得公开或转发"
+GRID_YEARS_REFUSED = (
+    "网格的年度数字等于四个季度之和，与季度数字一起就能反推出被隐去的数，所以作小数保护时"
+    "网格层级只列季度。需要网格年度原始件数的，请加 --unsuppressed（仅供内部核对）。"
+)
+
+
+def _grid_views(stats, dataset, period: Period) -> dict[str, Any]:
+    """Grid id → its view, protected community by community exactly as on the site."""
+    from generator.stats import grid_views
+
+    views = {}
+    for community in dataset.communities.values():
+        views.update(zip((g.id for g in community.grids), grid_views(stats, community.grids, period), strict=True))
+    return views
+
+
+def _split_text(pairs, suppressed: bool, limit: int | None = None) -> str:
+    from generator.disclosure import protect_breakdown
+
+    marks = protect_breakdown(pairs) if suppressed else {}
+    shown = list(pairs)[:limit] if limit else list(pairs)
+    return "、".join(f"{n} {marks.get(n, c)}" for n, c in shown)
+
+
+def stats_rows(stats, dataset, level: Level, periods: list[Period], suppressed: bool = True) -> list[dict[str, Any]]:
+    """One record per unit and period: every metric, plus changes, ready for CSV/JSON.
+
+    ``suppressed`` (the default) publishes what the site publishes: at grid level the figures
+    of the site's grid table (``stats.grid_views``: small counts and their complements marked,
+    other counts and rates on a hidden or small base left out), no changes and no splits;
+    category and channel splits only for the district, small cells hidden.
+    """
+    from generator.disclosure import MARKS
     from generator.stats import change_between
 
     names = _names(dataset, level)
+    grid_level = suppressed and level is Level.GRID
     rows = []
     for period in periods:
         kpis = sorted(stats.units(level, period), key=lambda k: k.unit)
+        views = _grid_views(stats, dataset, period) if grid_level else {}
         for kpi in kpis:
             row: dict[str, Any] = {"level": level.value, "unit": kpi.unit, "name": names.get(kpi.unit, kpi.unit),
                                    "period": period.key, "complete": stats.is_complete(period)}
+            view = views.get(kpi.unit)
             for metric in METRICS:
                 value = kpi.value(metric.key)
-                row[metric.key] = round(value, 6) if isinstance(value, float) else value
-            row["top_categories"] = "、".join(f"{n} {c}" for n, c in kpi.top_categories(3))
-            row["channels"] = "、".join(f"{n} {c}" for n, c in kpi.channels)
+                value = round(value, 6) if isinstance(value, float) else value
+                if grid_level:
+                    figure = view.figures[metric.key] if view else None
+                    if figure is None:  # a grid no community lists: nothing of it is published
+                        value = None
+                    elif figure.suppressed:
+                        value = figure.text if figure.text in MARKS else None
+                row[metric.key] = value
+            splits = not suppressed or level is Level.DISTRICT
+            row["top_categories"] = _split_text(kpi.categories, suppressed, 3) if splits else ""
+            row["channels"] = _split_text(kpi.channels, suppressed) if splits else ""
             previous, year_before = stats.previous(kpi), stats.year_before(kpi)
             for key in ("received", "on_time_rate", "grid_resolution_rate", "satisfaction_rate"):
-                row[f"{key}_vs_previous"] = change_between(key, kpi, previous).text
-                row[f"{key}_vs_year_before"] = change_between(key, kpi, year_before).text
+                row[f"{key}_vs_previous"] = "" if grid_level else change_between(key, kpi, previous).text
+                row[f"{key}_vs_year_before"] = "" if grid_level else change_between(key, kpi, year_before).text
             rows.append(row)
     return rows
 
@@ -138,9 +185,15 @@ def _pad(text: str, width: int, right: bool) -> str:
     return space + text if right else text + space
 
 
-def run_stats(args: argparse.Namespace) -> int:
+def _shown(key: str, value: Any) -> str:
     from generator.stats import format_metric
 
+    if isinstance(value, str):  # a mark: "<5" or "*"
+        return value
+    return format_metric(key, value).replace(" 天", "天")
+
+
+def run_stats(args: argparse.Namespace) -> int:
     dataset, code = _load(args.data)
     if dataset is None:
         return code
@@ -156,20 +209,29 @@ def run_stats(args: argparse.Namespace) -> int:
     stats, code = _compute(dataset)
     if stats is None:
         return code
-    if periods is None:
-        periods = [*stats.quarters, *stats.years]
     if not stats.quarters:
         print("没有事件记录：data/cases/ 中没有 CSV 或 Parquet 文件。", file=sys.stderr)
         return EXIT_OK
-    rows = stats_rows(stats, dataset, level, periods)
+    suppressed = not args.unsuppressed
+    if suppressed and level is Level.GRID:
+        if periods is not None and not periods[0].is_quarter:
+            print(f"无法运行：{GRID_YEARS_REFUSED}", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        periods = periods or list(stats.quarters)
+    if periods is None:
+        periods = [*stats.quarters, *stats.years]
+    rows = stats_rows(stats, dataset, level, periods, suppressed)
+    header_note = SUPPRESSED_HEADER if suppressed else UNSUPPRESSED_HEADER
     out = sys.stdout
     if args.format == "json":
         json.dump({"as_of": stats.as_of.isoformat() if stats.as_of else None, "level": level.value,
+                   "suppressed": suppressed, "note": header_note,
                    "metrics": [{"key": m.key, "label": m.label, "definition": m.definition} for m in METRICS],
                    "rows": rows}, out, ensure_ascii=False, indent=1)
         out.write("\n")
         return EXIT_OK
     if args.format == "csv":
+        print(header_note, file=sys.stderr)  # stdout stays plain CSV; the note goes beside it
         if rows:
             writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
@@ -177,6 +239,7 @@ def run_stats(args: argparse.Namespace) -> int:
         return EXIT_OK
     cut = stats.as_of.strftime("%Y-%m-%d %H:%M") if stats.as_of else "—"
     print(f"{level.label}事件统计（数据截至 {cut}；口径见网站“指标说明”）")
+    print(header_note)
     if not rows:
         print(f"{'、'.join(p.label for p in periods)}没有事件记录。")
         return EXIT_OK
@@ -185,7 +248,7 @@ def run_stats(args: argparse.Namespace) -> int:
     for row in rows:
         period = Period.parse(row["period"])
         table.append([row["name"], period.short_label + ("" if row["complete"] else "*"),
-                      *(format_metric(key, row[key]).replace(" 天", "天") for key, _ in TEXT_COLUMNS)])
+                      *(_shown(key, row[key]) for key, _ in TEXT_COLUMNS)])
     widths = [max(_width(r[i]) for r in table) for i in range(len(header))]
     for n, r in enumerate(table):
         print("  ".join(_pad(cell, widths[i], i >= 2 and n > 0 or i >= 2) for i, cell in enumerate(r)))

@@ -28,6 +28,7 @@ from xml.etree import ElementTree as ET
 
 import yaml
 
+from generator.disclosure import protect_breakdown
 from generator.issues import Issue, Severity, register
 from generator.metrics import HEADLINE, METRICS, METRICS_BY_KEY, Level, Period
 from generator.model import Dataset, Decision, Outcome, Project, ProjectStatus
@@ -463,10 +464,12 @@ def _flat(figures: dict[str, Any]) -> dict[tuple[str, str], str]:
         kpi = kpi_from_dict(level, unit, data)
         for metric in METRICS:
             flat[(scope, metric.label)] = format_metric(metric.key, kpi.value(metric.key))
-        for name, count in kpi.categories:
-            flat[(scope, f"{name}（类别件数）")] = f"{count:,}"
-        for name, count in kpi.channels:
-            flat[(scope, f"{name}（渠道件数）")] = f"{count:,}"
+        if level is not Level.DISTRICT:
+            return  # published by street without their splits (see figures_csv)
+        for split, pairs in (("类别", kpi.categories), ("渠道", kpi.channels)):
+            marks = protect_breakdown(pairs)
+            for name, count in pairs:
+                flat[(scope, f"{name}（{split}件数）")] = marks.get(name) or f"{count:,}"
 
     add(district["name"], district["current"], Level.DISTRICT, district["code"])
     add(f"{district['name']}（上一季度）", district.get("previous"), Level.DISTRICT, district["code"])
@@ -685,14 +688,16 @@ def page_data(report: Report, dataset: Dataset, renderer=None) -> ReportPageData
         streets.append(KpiView(kpi, s["name"], before))
     funnel = [("网格内解决", view.grid_resolution_rate), ("社区内解决", view.community_resolution_rate),
               ("镇街内解决", view.street_resolution_rate), ("全部办结", view.completion_rate)]
+    shown = [c for c in view.categories if not c.count.suppressed]
     specs = {
         "funnel": bar_chart(f"{report.period.short_label}：解决层级（累计）", [f[0] for f in funnel[:3]],
                             [current.grid_resolution_rate, current.community_resolution_rate,
                              current.street_resolution_rate], "占已办结", percent=True),
         "streets": bar_chart(f"{report.period.short_label}：各镇街按期办结率", [s.name for s in streets],
                              [s.on_time_rate.value for s in streets], "按期办结率", percent=True),
-        "categories": bar_chart(f"{report.period.short_label}：事件类别", [c.name for c in view.categories],
-                                [c.count.value for c in view.categories], "件数", unit=" 件"),
+        # hidden small categories stay in the table beside the chart, not as zero-length bars
+        "categories": bar_chart(f"{report.period.short_label}：事件类别", [c.name for c in shown],
+                                [c.count.value for c in shown], "件数", unit=" 件"),
     }
     renderer = renderer or ChartRenderer(workers=1)
     rendered = dict(zip(specs, renderer.render_many(specs.values()), strict=True))
@@ -706,6 +711,9 @@ def page_data(report: Report, dataset: Dataset, renderer=None) -> ReportPageData
         f"reports/{report.slug}.csv", f"reports/{report.slug}.json",
         _zh_date(report.published_on or frozen.computed_at), _zh_time(frozen.as_of), frozen.corrections,
     )
+
+
+SUPPRESSED_NOTE = "；1—4 件及为防反推而一并隐去的数不公布（见指标说明）"
 
 
 def figures_csv(report: Report) -> bytes:
@@ -724,10 +732,15 @@ def figures_csv(report: Report) -> bytes:
             raw = "" if value is None else (f"{value:.6f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value))
             writer.writerow([name, unit, kpi.period.key, metric.key, metric.label, raw,
                              format_metric(metric.key, value), metric.definition])
+        if level is not Level.DISTRICT:
+            continue  # splits by street would add sums across streets that undo the hiding
         for group, pairs in (("类别", kpi.categories), ("渠道", kpi.channels)):
+            marks = protect_breakdown(pairs)
             for label, count in pairs:
+                mark = marks.get(label)
                 writer.writerow([name, unit, kpi.period.key, f"{'category' if group == '类别' else 'channel'}:{label}",
-                                 f"{group}：{label}", str(count), f"{count:,}", f"上报件数中{group}为“{label}”的件数"])
+                                 f"{group}：{label}", "" if mark else str(count), mark or f"{count:,}",
+                                 f"上报件数中{group}为“{label}”的件数" + (SUPPRESSED_NOTE if mark else "")])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -742,7 +755,14 @@ def figures_json(report: Report) -> bytes:
         if data is None:
             return None
         kpi = kpi_from_dict(level, unit, data)
-        return {**data, "rates": {m.key: kpi.value(m.key) for m in METRICS if m.numerator}}
+        published = {**data, "rates": {m.key: kpi.value(m.key) for m in METRICS if m.numerator}}
+        for split in ("categories", "channels"):
+            if level is not Level.DISTRICT:
+                published.pop(split, None)  # see figures_csv
+                continue
+            marks = protect_breakdown(getattr(kpi, split))
+            published[split] = [[n, None, marks[n]] if n in marks else [n, c] for n, c in getattr(kpi, split)]
+        return published
 
     d = fig["district"]
     for key in ("current", "previous", "year_before"):

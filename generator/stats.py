@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from generator.disclosure import GRID_COLUMNS, protect_breakdown, protect_grids
 from generator.issues import first_line
 from generator.metrics import (
     METRICS_BY_KEY,
@@ -738,8 +739,11 @@ class KpiView:
     """
 
     def __init__(self, kpi: Kpi, name: str, previous: Kpi | None = None,
-                 year_before: Kpi | None = None, complete: bool = True, suppress: bool = False):
+                 year_before: Kpi | None = None, complete: bool = True, suppress: bool = False,
+                 hidden: Mapping[str, str] | None = None):
         self.kpi = kpi
+        # grid views: the marks of this grid's counts from disclosure.protect_grids
+        self.hidden = hidden or {}
         self.level = kpi.level
         self.unit = kpi.unit
         self.name = name
@@ -754,13 +758,21 @@ class KpiView:
             lambda key: change_between(key, kpi, year_before))
 
     def _figure(self, key: str) -> Figure:
-        unit = METRICS_BY_KEY[key].unit  # KeyError for unknown keys
+        metric = METRICS_BY_KEY[key]  # KeyError for unknown keys
         value = self.kpi.value(key)
-        if self.suppressed:
-            if unit is Unit.COUNT and 0 < value < SUPPRESS_BELOW:
-                return Figure(None, SUPPRESSED_TEXT, True)
-            if unit is not Unit.COUNT and self.kpi.value(_BASIS[key]) < SUPPRESS_BELOW:
-                return Figure(None, "—", True)
+        if key in self.hidden:
+            return Figure(None, self.hidden[key], True)
+        if self.suppressed:  # a grid: see disclosure and the metrics page's note
+            if metric.unit is Unit.COUNT:
+                if key not in GRID_COLUMNS:
+                    return Figure(None, "—", True)  # not published by grid: its column has no protection
+                if 0 < value < SUPPRESS_BELOW:
+                    return Figure(None, SUPPRESSED_TEXT, True)
+            else:
+                basis = _BASIS[key]
+                if (self.kpi.value(basis) < SUPPRESS_BELOW or basis in self.hidden
+                        or metric.numerator in self.hidden):  # 办结率 would give a hidden 已办结 back
+                    return Figure(None, "—", True)
         return Figure(value, format_metric(key, value))
 
     @property
@@ -798,9 +810,16 @@ class KpiView:
 
 
 def _shares(counts: tuple[tuple[str, int], ...], total: int) -> list[Share]:
-    return [Share(name, Figure(n, format_count(n)), Figure(n / total if total else None,
-                                                             format_rate(n / total if total else None)))
-            for name, n in counts]
+    """A category or channel split, small cells and their complements hidden (``disclosure``)."""
+    marks = protect_breakdown(counts)
+    shares = []
+    for name, n in counts:
+        if name in marks:
+            shares.append(Share(name, Figure(None, marks[name], True), Figure(None, "—", True)))
+        else:
+            shares.append(Share(name, Figure(n, format_count(n)),
+                                Figure(n / total if total else None, format_rate(n / total if total else None))))
+    return shares
 
 
 @dataclass(frozen=True)
@@ -917,6 +936,14 @@ def unit_stats(stats: SiteStats, level: Level, unit: str, name: str, quarters: l
     return result
 
 
+def grid_views(stats: SiteStats, grids: Sequence[Any], period: Period) -> list[KpiView]:
+    """One community's grids in a period, small counts and their complements hidden together."""
+    kpis = [(grid, stats.get_or_empty(Level.GRID, grid.id, period)) for grid in grids]
+    hidden = protect_grids({grid.id: {c: kpi.value(c) for c in GRID_COLUMNS} for grid, kpi in kpis})
+    return [KpiView(kpi, grid.name, complete=stats.is_complete(period), suppress=True,
+                    hidden=hidden.get(grid.id)) for grid, kpi in kpis]
+
+
 def build_view(stats: SiteStats, dataset, renderer=None, charts: bool = True) -> StatsView:
     """The display side of the derive stage: views for every street and community page.
 
@@ -943,11 +970,7 @@ def _build_view(stats: SiteStats, dataset, renderer, charts: bool) -> StatsView:
     for cid, community in dataset.communities.items():
         unit = unit_stats(stats, Level.COMMUNITY, cid, community.name, quarters, specs)
         if latest is not None:
-            unit.grids = [
-                KpiView(stats.get_or_empty(Level.GRID, grid.id, latest), grid.name,
-                        complete=stats.is_complete(latest), suppress=True)
-                for grid in community.grids
-            ]
+            unit.grids = grid_views(stats, community.grids, latest)
         communities[cid] = unit
     if specs:
         renderer = renderer or ChartRenderer()

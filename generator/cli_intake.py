@@ -100,7 +100,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-connections",
         type=int,
         default=1000,
-        help="同时处理的连接上限，超出即答 503（默认 1000）",
+        help="同时打开的连接上限：超出的新连接立即关闭，同时处理的请求超出即答 503（默认 1000）",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="秒",
+        help="请求行和请求头须在这么多秒内传完，否则答 408 并断开（防慢速攻击，默认 10）",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=20.0,
+        metavar="秒",
+        help="提交内容须在这么多秒内传完，否则答 408 并断开（默认 20）",
     )
     serve.add_argument("--no-access-log", action="store_true", help="不记录访问日志")
     serve.set_defaults(handler=_serve)
@@ -219,8 +233,9 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _err(f"--trusted-proxy：{exc}")
         return EXIT_CANNOT_RUN
-    if args.max_body_kb < 1 or args.rate_limit <= 0 or args.burst < 1 or args.max_connections < 1:
-        _err("--max-body-kb、--rate-limit、--burst、--max-connections 须为正数")
+    if (args.max_body_kb < 1 or args.rate_limit <= 0 or args.burst < 1 or args.max_connections < 1
+            or not args.header_timeout > 0 or not args.body_timeout > 0):
+        _err("--max-body-kb、--rate-limit、--burst、--max-connections、--header-timeout、--body-timeout 须为正数")
         return EXIT_CANNOT_RUN
     forms = _load_forms(args.data)
     if forms is None:
@@ -239,6 +254,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_kb * 1024,
         rate_per_minute=args.rate_limit,
         burst=args.burst,
+        body_timeout=args.body_timeout,
     )
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -258,6 +274,7 @@ def _serve(args: argparse.Namespace) -> int:
         args.port,
         access_log=not args.no_access_log,
         limit_concurrency=args.max_connections,
+        header_timeout=args.header_timeout,
     )
     print(
         f"表单回收服务：http://{args.host}:{args.port}/（{len(forms)} 个表单，数据库 {args.db}，"

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -48,13 +49,28 @@ from generator.intake.security import (
     TokenBucket,
     bearer,
     client_address,
+    loggable_path,
     origin_of,
+    rate_key,
     safe_redirect,
     verify_token,
 )
 from generator.intake.storage import StorageError, Writer, connect, new_receipt, write_audit
 
 log = logging.getLogger("gongzhi.intake")
+
+
+def failure(exc: BaseException) -> str:
+    """An exception for a log line: its type and where it was raised, never its message.
+
+    Messages of parse and encoding errors quote the input (``invalid literal for int(): '139…'``),
+    and the input is a resident's; the type and the line are enough to find the bug.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    cause = exc.__cause__ or exc.__context__
+    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+    text = f"{type(exc).__name__}（{where}）"
+    return text + (f"，起因 {failure(cause)}" if cause is not None and cause is not exc else "")
 audit_log = logging.getLogger("gongzhi.intake.audit")
 
 MAX_FIELDS = 200  # form fields in one submission at most (before the unknown-field check)
@@ -75,6 +91,7 @@ class IntakeSettings:
     burst: int = 30  # a meeting hall on one Wi-Fi address may submit together
     staff_rate_per_minute: float = 6.0
     staff_burst: int = 10
+    body_timeout: float = 20.0  # seconds for a whole request body to arrive (slow drips)
 
     @property
     def allowed_origins(self) -> set[str]:
@@ -233,6 +250,7 @@ class Reply:
 
 _TITLES = {
     400: "提交内容有误",
+    408: "提交超时",
     401: "需要工作人员凭证",
     403: "无法提交",
     404: "未找到",
@@ -314,7 +332,7 @@ class Intake:
             return reply.error(
                 403, "origin-not-allowed", "只接受从本门户网站提交的表单。", back=back
             )
-        wait = self.submit_limit.take(self.client(request))
+        wait = self.submit_limit.take(rate_key(self.client(request)))
         if wait:
             return reply.rate_limited(wait, "提交", back=back)
         state = formsbridge.status(form)
@@ -340,7 +358,7 @@ class Intake:
                 rejected.code,
                 rejected.message,
                 back=back,
-                extra_headers={"Connection": "close"} if rejected.status == 413 else None,
+                extra_headers={"Connection": "close"} if rejected.status in (408, 413) else None,
             )
         next_url = safe_redirect(_single(values.get(NEXT)), self.allowed_origins)
         thanks = next_url or formsbridge.thanks_url(self.settings.site_url, form)
@@ -370,8 +388,8 @@ class Intake:
         answers = formsbridge.normalised(form, values)
         try:
             stored = await self.writer.submit(form.id, answers, client_key)
-        except StorageError:
-            log.exception("保存提交失败（表单 %s）", form.id)
+        except StorageError as exc:
+            log.error("保存提交失败（表单 %s）：%s", form.id, failure(exc))
             return reply.error(
                 503,
                 "storage-unavailable",
@@ -449,10 +467,16 @@ class Intake:
             )
         body = bytearray()
         try:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise BodyTooLarge()
+            with anyio.fail_after(self.settings.body_timeout):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > limit:
+                        raise BodyTooLarge()
+        except TimeoutError:
+            raise _Rejected(
+                408, "body-timeout",
+                f"提交内容传送过慢（{self.settings.body_timeout:g} 秒内未传完），连接已断开，请重新提交。",
+            ) from None
         except BodyTooLarge:
             raise _too_large(limit) from None
         except ClientDisconnect:
@@ -488,7 +512,7 @@ class Intake:
         reply = Reply(request, self.settings)
         reply.wants_json = True
         challenge = {"WWW-Authenticate": 'Bearer realm="gongzhi-intake"'}
-        wait = self.staff_limit.take(self.client(request))
+        wait = self.staff_limit.take(rate_key(self.client(request)))
         if wait:
             return reply.rate_limited(wait, "请求")
         presented = bearer(request.headers.get("authorization"))
@@ -518,9 +542,9 @@ class Intake:
 
         try:
             await self.writer.call(record)
-        except StorageError:
+        except StorageError as exc:
             await anyio.to_thread.run_sync(_close_snapshot, snapshot)
-            log.exception("审计日志写入失败，导出被拒绝")
+            log.error("审计日志写入失败，导出被拒绝：%s", failure(exc))
             return reply.error(503, "audit-unavailable", "无法写入审计日志，本次导出未执行。")
         audit_log.info("导出 表单=%s 行数=%d 凭证=%s", form.id, rows, token.id)
         stamp = formsbridge.china_today().strftime("%Y%m%d")
@@ -697,6 +721,7 @@ def _parse_json(body: bytes) -> dict[str, str | list[str]]:
         raise _Rejected(400, "too-many-fields", "提交的项目过多。")
     values: dict[str, str | list[str]] = {}
     for key, value in data.items():
+        _scalar(key)
         if value is None:
             continue
         if isinstance(value, list):
@@ -713,6 +738,12 @@ def _parse_json(body: bytes) -> dict[str, str | list[str]]:
 
 
 def _scalar(value: str | int | float | bool) -> str:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escaped in JSON ("\\ud800")
+            raise _Rejected(400, "bad-json", "提交内容含有无法保存的字符（不成对的代理码位）。") from None
+        return value
     if isinstance(value, bool):
         return "true" if value else ""
     if isinstance(value, float) and value.is_integer():
@@ -734,8 +765,9 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    log.exception("处理请求时出错：%s %s", request.method, request.url.path)
     settings: IntakeSettings = request.app.state.settings
+    path = loggable_path(request.url.path, settings.forms)
+    log.error("处理请求时出错：%s %s：%s", request.method, path, failure(exc))
     return Reply(request, settings).error(
         500, "internal-error", "服务内部出错，您的提交未保存，请稍后再试。"
     )

@@ -15,9 +15,9 @@ import secrets
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from generator.intake.storage import timestamp, utc_now, write_audit
 
@@ -198,7 +198,52 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: list[Ne
                 return str(ipaddress.ip_address(hop))
             except ValueError:
                 return peer  # garbage in the header: fall back to the proxy itself
-    return hops[0] if hops else peer
+    try:
+        return str(ipaddress.ip_address(hops[0])) if hops else peer
+    except ValueError:
+        return peer
+
+
+IPV6_CLIENT_PREFIX = 64  # one subscriber line or phone gets a whole /64 to pick addresses from
+
+
+def rate_key(address: str) -> str:
+    """The key a client is rate-limited under: its IPv4 address, or its IPv6 /64 network.
+
+    A home or mobile connection is handed a /64 and may use any of its 2^64 addresses, so
+    counting per IPv6 address would let one client take a fresh bucket for every request.
+    IPv4-mapped IPv6 addresses count as the IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(ip)
+
+
+# -- what a log line may say of a path ------------------------------------------------------------
+
+
+def loggable_path(path: str, form_ids: Container[str]) -> str:
+    """``path`` for a log line: the service's own routes with known form ids, else a placeholder.
+
+    Paths are chosen by whoever sends the request, and a resident may paste anything into one
+    (a phone number, a name); only what the service itself defines is written down. Query
+    strings never are.
+    """
+    path = unquote(path.split("?", 1)[0])
+    if path in ("/", "/healthz"):
+        return path
+    parts = path.split("/")
+    if len(parts) == 3 and parts[1] == "f":
+        return path if parts[2] in form_ids else "/f/(未知表单)"
+    if len(parts) == 5 and parts[1:3] == ["staff", "forms"] and parts[4] == "responses.csv":
+        return path if parts[3] in form_ids else "/staff/forms/(未知表单)/responses.csv"
+    return "(其他路径)"
 
 
 # -- origins ------------------------------------------------------------------------------------

@@ -569,11 +569,7 @@ def check_case_files(
                 file = rel(path, root)
                 try:
                     found = _check_file(con, path, file, rule, cap, communities is not None, grids_known)
-                except (
-                    duckdb.IOException,
-                    duckdb.InvalidInputException,
-                    duckdb.ConversionException,
-                ) as exc:
+                except duckdb.Error as exc:  # a file the reader cannot take; never a traceback
                     found = [_duckdb_failure(path, file, exc)]
                 except OSError as exc:
                     found = [Issue.of(UNREADABLE, file, None, "", f"无法读取：{exc.strerror or exc}。")]
@@ -635,8 +631,8 @@ def _check_file(
 
     columns, header_issues = _check_header(header, rule, file, is_csv)
     issues.extend(header_issues)
-    if any(i.code == DUPLICATE_COLUMN.code for i in header_issues) or not header:
-        return issues
+    if any(i.code == DUPLICATE_COLUMN.code for i in header_issues) or not header or "" in header:
+        return issues  # the reader needs one distinct name a column
 
     if is_csv:
         reader_types = {
@@ -979,7 +975,14 @@ def _check_header(
         seen.add(name)
     known = set(rule.fields)
     for position, name in enumerate(header, start=1):
-        if name not in known:
+        if not name:
+            issues.append(
+                Issue.of(
+                    UNKNOWN_COLUMN, file, line, "", f"第 {position} 列没有列名（表头中两个逗号之间是空的，或行尾多了逗号）。",
+                    hint="删除这一列，或在第 1 行写上它的列名。",
+                )
+            )
+        elif name not in known:
             guess = did_you_mean(name, sorted(known - seen))
             hint = f"是不是“{guess}”？" if guess else None
             issues.append(

@@ -77,6 +77,12 @@ YAML_SYNTAX = register(
     "YAML 语法错误，文件无法读取",
     "检查所指行及其上一行：冒号后要有空格、引号要成对、同级的键要对齐、列表项以“- ”开头。",
 )
+YAML_ALIASES = register(
+    "yaml-aliases",
+    Severity.ERROR,
+    "锚点与引用（&名称、*名称）循环或展开后过大，文件无法读取",
+    "数据文件用不到锚点和引用：把“*名称”换成它所指的内容写出来；锚点不能引用它自己。",
+)
 DUPLICATE_KEY = register(
     "duplicate-key",
     Severity.ERROR,
@@ -376,10 +382,80 @@ def _first_leading_tab(text: str, up_to_line: int | None = None) -> tuple[int, i
     return None
 
 
+# An alias is a pointer, so a few lines can stand for billions of nodes ("billion laughs") or for
+# a loop (an anchor used inside itself). Anything that walks the document would then never end.
+MAX_EXPANDED_NODES = 200_000  # a community with 100 grids and its organisations has ~2,000
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def alias_problem(root: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> tuple[str, yaml.Node] | None:
+    """A loop, or more than ``limit`` nodes once aliases are expanded: (Chinese message, where).
+
+    Counts without expanding: each node's expanded size is computed once (iteratively, so no
+    depth of nesting can exhaust the stack).
+    """
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the path from the root to the node being counted
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted_children = stack.pop()
+        key = id(node)
+        if counted_children:
+            open_nodes.discard(key)
+            total = 1 + sum(size[id(child)] for child in _children(node))
+            if total > limit:
+                return f"锚点与引用展开后超过 {limit:,} 项（“引用炸弹”），文件不予读取。", node
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in open_nodes:
+                return "锚点在它自己的内容里被引用（循环引用），无法展开。", child
+            if id(child) not in size:
+                stack.append((child, False))
+    return None
+
+
+class AliasError(yaml.MarkedYAMLError):
+    """A loop of anchors or an alias bomb (``alias_problem``); the message is Chinese."""
+
+    def __init__(self, message: str, mark: yaml.Mark):
+        super().__init__(problem=message, problem_mark=mark)
+
+
+def compose_yaml(text: str, loader: type = _Loader) -> yaml.Node | None:
+    """Compose one YAML document; ``yaml.YAMLError`` for bad syntax, loops and alias bombs."""
+    node = yaml.compose(text, Loader=loader)
+    if node is not None:
+        check_aliases(node)
+    return node
+
+
+def check_aliases(node: yaml.Node) -> None:
+    """Raise ``AliasError`` for a loop of anchors or an alias bomb under ``node``."""
+    problem = alias_problem(node)
+    if problem is not None:
+        message, where = problem
+        raise AliasError(message, where.start_mark)
+
+
 def parse_yaml(text: str, file: str) -> tuple[yaml.Node | None, list[Issue]]:
     """Compose a YAML document into nodes (with marks); syntax errors and tabs become issues."""
     try:
-        return yaml.compose(text, Loader=_Loader), []
+        return compose_yaml(text), []
+    except AliasError as exc:
+        mark = exc.problem_mark
+        return None, [Issue.of(YAML_ALIASES, file, mark.line + 1, "", str(exc.problem), column=mark.column + 1)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -46,6 +46,7 @@ from generator.forms.model import (
 )
 from generator.forms.rules import RESPONSE_ID, SUBMITTED_AT, compile_pattern
 from generator.issues import Issue, Severity, register
+from generator.load import UNREADABLE, check_aliases, not_utf8_issue
 from generator.model import Dataset, Source
 
 FORMS_FOLDER = "forms"
@@ -202,31 +203,42 @@ def _child(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _walk(node: yaml.Node, path: str, marks: Marks) -> None:
-    marks.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            child = _child(path, key)
-            marks.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, child, marks)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, _child(path, index), marks)
+def _walk(root: yaml.Node, marks: Marks) -> None:
+    """Record where every key and value is (iteratively: nesting cannot exhaust the stack)."""
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        marks.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                child = _child(path, str(key_node.value))
+                marks.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                stack.append((value_node, child))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, _child(path, index)) for index, item in enumerate(node.value))
+
+
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml also caps nesting depth
 
 
 def load_yaml(text: str) -> tuple[Any, Marks]:
-    """Parse YAML safely, keeping where each value is. Raises ``yaml.YAMLError``."""
-    loader = yaml.SafeLoader(text)
+    """Parse YAML safely, keeping where each value is. Raises ``yaml.YAMLError`` (also for
+    loops of anchors and alias bombs, see ``load.check_aliases``)."""
+    loader = _YamlLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, Marks()
-        data = loader.construct_document(node)
+        check_aliases(node)
+        try:
+            data = loader.construct_document(node)
+        except (ValueError, OverflowError, TypeError) as exc:  # e.g. a date 2026-13-01 tagged !!timestamp
+            raise yaml.constructor.ConstructorError(
+                problem=f"有无法识别的值（{exc}）", problem_mark=node.start_mark) from None
     finally:
         loader.dispose()
     marks = Marks()
-    _walk(node, "", marks)
+    _walk(node, marks)
     return data, marks
 
 
@@ -437,9 +449,25 @@ def _what(value: Any) -> str:
     return f"现为“{value}”"
 
 
+def _read_text(path: Path, file: str) -> tuple[str | None, list[Issue]]:
+    """A definition file's text (a UTF-8 BOM is tolerated), or the issue saying why not."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [Issue.of(UNREADABLE, file, None, "", f"无法读取：{exc.strerror or exc}。")]
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        return None, [not_utf8_issue(data, exc.start, file)]
+
+
 def read_form(path: Path, file: str, default_endpoint: str) -> tuple[Form | None, list[Issue]]:
     """Read one definition file. Returns the form (None if it cannot be built) and its issues."""
-    text = path.read_text(encoding="utf-8-sig")
+    text, unreadable = _read_text(path, file)
+    if text is None:
+        return None, unreadable
     try:
         data, marks = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -740,8 +768,11 @@ def read_settings(data_dir: Path) -> tuple[str, list[Issue]]:
     file = _display(path, data_dir)
     if not path.is_file():
         return DEV_ENDPOINT, []
+    text, unreadable = _read_text(path, file)
+    if text is None:
+        return DEV_ENDPOINT, unreadable
     try:
-        data, marks = load_yaml(path.read_text(encoding="utf-8-sig"))
+        data, marks = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return DEV_ENDPOINT, [

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 # how often each target is drawn, against its cost (ms per input on this machine)
 WEIGHTS = {
     "intake_body": 40, "responses_csv": 15, "form_yaml": 15, "entity_yaml": 20,
-    "validate": 6, "case_csv": 1, "cli_validate": 0.25,
+    "validate": 6, "case_csv": 1, "cli_validate": 0.25, "intake_raw": 8,
 }
 
 
@@ -87,6 +87,7 @@ def worker(args: tuple[int, int, list[tuple[str, int]], float, int, str]) -> dic
             done[name] += 1
         elapsed[name] += time.monotonic() - started
     fuzzing.close_intake()
+    fuzzing.close_raw_server()
     fuzzing.workspace().close()
     return {"done": dict(done), "crashes": crashes, "seconds": dict(elapsed),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

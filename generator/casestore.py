@@ -388,7 +388,7 @@ class CaseWork:
             if not isinstance(district, dict) or district.get("code") is None:
                 return None
             return mapping, str(district["code"])
-        except (OSError, ValueError, yaml.YAMLError):
+        except Exception:  # only a guess: a file that reads oddly in any way means no guess
             return None
 
     def _timed(self, step: str):

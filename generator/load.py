@@ -449,6 +449,35 @@ def check_aliases(node: yaml.Node) -> None:
         raise AliasError(message, where.start_mark)
 
 
+_TypedLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # YAML 1.1 types; libyaml caps nesting
+
+
+def load_document(text: str) -> tuple[yaml.Node | None, Any]:
+    """One YAML document as nodes and as Python values (YAML 1.1 types: dates, numbers).
+
+    Raises ``yaml.YAMLError`` for every problem, including loops of anchors, alias bombs and
+    values PyYAML's constructor fails on with other exceptions (``!!int`` with no digits,
+    a ``!!timestamp`` in month 13 or not a date at all).
+    """
+    loader = _TypedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        check_aliases(node)
+        try:
+            data = loader.construct_document(node)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # PyYAML's constructors fail on odd tagged values in many ways
+            raise yaml.constructor.ConstructorError(
+                problem=f"有无法识别的值（{type(exc).__name__}: {exc}）", problem_mark=node.start_mark
+            ) from None
+    finally:
+        loader.dispose()
+    return node, data
+
+
 def parse_yaml(text: str, file: str) -> tuple[yaml.Node | None, list[Issue]]:
     """Compose a YAML document into nodes (with marks); syntax errors and tabs become issues."""
     try:

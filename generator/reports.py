@@ -187,7 +187,7 @@ def _lines(node: yaml.Node | None) -> dict[str, int]:
 
 def read_report(path: Path, display: str | None = None) -> tuple[Report | None, list[Issue]]:
     """Read one report file (and its frozen figures); problems come back as issues."""
-    from generator.load import parse_yaml
+    from generator.load import load_document, parse_yaml
 
     file = display or path.as_posix()
     issues: list[Issue] = []
@@ -201,7 +201,12 @@ def read_report(path: Path, display: str | None = None) -> tuple[Report | None, 
     if not isinstance(node, yaml.MappingNode):
         return None, [Issue.of(REPORT_INVALID, file, 1, "", "季度报告应是“键: 值”形式的映射。")]
     lines = _lines(node)
-    data = yaml.safe_load(text) or {}
+    try:
+        data = load_document(text)[1] or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return None, [Issue.of(REPORT_INVALID, file, mark.line + 1 if mark else None, "",
+                               f"YAML 无法读取：{getattr(exc, 'problem', None) or exc}")]
 
     def problem(kind, key: str, message: str, hint: str | None = None) -> None:
         issues.append(Issue.of(kind, file, lines.get(key, lines.get(key.split("[")[0], 1)), key, message, hint))

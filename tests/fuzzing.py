@@ -557,6 +557,80 @@ def close_intake() -> None:
     _LOOP = _LIFESPAN = _APP = None
 
 
+_RAW_SERVER = None
+REQUEST_LINES = [b"POST /f/t-open HTTP/1.1", b"GET /healthz HTTP/1.1", b"OPTIONS /f/t-open HTTP/1.1",
+                 b"GET /staff/forms/t-open/responses.csv HTTP/1.1", b"POST /f/t-open HTTP/1.0", b"PUT / HTTP/1.1",
+                 b"POST /f/t-open?x=%ff HTTP/1.1", b"GET /../../etc/passwd HTTP/1.1", b"POST * HTTP/1.1"]
+
+
+def gen_raw_http(rng: random.Random) -> bytes:
+    """A whole HTTP request as bytes: request line, headers and a body, often malformed."""
+    item = gen_http(rng)
+    headers = [b"Host: intake.test", b"Content-Type: " + item.content_type.encode("latin-1", "replace"),
+               b"Accept: " + item.accept.encode()]
+    roll = rng.random()
+    if roll < 0.6:
+        headers.append(b"Content-Length: %d" % len(item.body))
+        body = item.body
+    elif roll < 0.8:
+        headers.append(b"Transfer-Encoding: chunked")
+        size = rng.randint(1, 64)
+        body = b"".join(b"%x\r\n%s\r\n" % (len(item.body[i:i + size]), item.body[i:i + size])
+                        for i in range(0, len(item.body), size)) + b"0\r\n\r\n"
+    else:
+        headers.append(rng.choice([b"Content-Length: -1", b"Content-Length: 99999999999999999999",
+                                   b"Content-Length: 1, 2", b"Transfer-Encoding: gzip, chunked",
+                                   b"Content-Length: 5\r\nContent-Length: 6", b"X: \x00\x01", b": empty",
+                                   b"Authorization: Bearer gzs_00000000_" + b"a" * 43, b"X-Forwarded-For: ::1, 10.0.0.1"]))
+        body = item.body
+    if item.origin:
+        headers.append(b"Origin: " + item.origin.encode())
+    request = rng.choice(REQUEST_LINES) + b"\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body
+    return damage(request, rng) if rng.random() < 0.3 else request
+
+
+def intake_raw(data: bytes) -> None:
+    """Raw bytes to the real ``gongzhi intake serve`` on 127.0.0.1: never a 500, never down."""
+    import socket
+
+    global _RAW_SERVER
+    if _RAW_SERVER is None:
+        from test_intake_support import Server, write_forms
+
+        ws = workspace()
+        write_forms(ws.root / "raw" / "data")
+        _RAW_SERVER = Server(ws.root / "raw" / "data", ws.root / "raw.sqlite3", ws.root / "raw.log",
+                             "--rate-limit", "1000000000", "--burst", "1000000000", "--no-access-log",
+                             "--header-timeout", "2", "--body-timeout", "2").start()
+    with socket.create_connection(("127.0.0.1", _RAW_SERVER.port), timeout=5) as sock:
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server closed first: an answer may still be there
+        answer = b""
+        sock.settimeout(5)
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except TimeoutError as exc:
+            raise Hang("no answer and no close within 5 s") from exc
+        except ConnectionResetError:
+            pass
+    for status in re.findall(rb"HTTP/1\.[01] (\d{3})", answer):
+        if status.startswith(b"5") and status != b"503":
+            raise Crash(f"HTTP {status.decode()}: {answer[:300]!r}")
+    if _RAW_SERVER.process.poll() is not None:
+        raise Crash(f"the server exited: {_RAW_SERVER.log()[-2000:]}")
+
+
+def close_raw_server() -> None:
+    global _RAW_SERVER
+    if _RAW_SERVER is not None:
+        _RAW_SERVER.stop()
+        _RAW_SERVER = None
+
+
 def cli_validate(data: bytes) -> None:
     from generator.cli import main
 
@@ -593,6 +667,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("responses_csv", responses_csv, lambda rng: gen_csv(rng, "responses")),
     Target("intake_body", intake_body, gen_http),
     Target("cli_validate", cli_validate, lambda rng: gen_yaml(rng, "entity")),
+    Target("intake_raw", intake_raw, gen_raw_http),
 )}
 
 

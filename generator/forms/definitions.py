@@ -46,7 +46,7 @@ from generator.forms.model import (
 )
 from generator.forms.rules import RESPONSE_ID, SUBMITTED_AT, compile_pattern
 from generator.issues import Issue, Severity, register
-from generator.load import UNREADABLE, check_aliases, not_utf8_issue
+from generator.load import UNREADABLE, load_document, not_utf8_issue
 from generator.model import Dataset, Source
 
 FORMS_FOLDER = "forms"
@@ -218,27 +218,13 @@ def _walk(root: yaml.Node, marks: Marks) -> None:
             stack.extend((item, _child(path, index)) for index, item in enumerate(node.value))
 
 
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml also caps nesting depth
-
-
 def load_yaml(text: str) -> tuple[Any, Marks]:
     """Parse YAML safely, keeping where each value is. Raises ``yaml.YAMLError`` (also for
-    loops of anchors and alias bombs, see ``load.check_aliases``)."""
-    loader = _YamlLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, Marks()
-        check_aliases(node)
-        try:
-            data = loader.construct_document(node)
-        except (ValueError, OverflowError, TypeError) as exc:  # e.g. a date 2026-13-01 tagged !!timestamp
-            raise yaml.constructor.ConstructorError(
-                problem=f"有无法识别的值（{exc}）", problem_mark=node.start_mark) from None
-    finally:
-        loader.dispose()
+    loops of anchors and alias bombs, see ``load.load_document``)."""
+    node, data = load_document(text)
     marks = Marks()
-    _walk(node, marks)
+    if node is not None:
+        _walk(node, marks)
     return data, marks
 
 

@@ -32,7 +32,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import random
 import re
 import shutil
@@ -706,7 +705,6 @@ def describe(item: object) -> str:
     return repr(item)[:400]
 
 
-os.environ.setdefault("GONGZHI_CACHE", "0")
 # python-multipart says "Found invalid character …" at WARNING for every broken body; the
 # service turns those bodies into a 400 and its own log config keeps these quiet too.
 logging.getLogger("python_multipart").setLevel(logging.ERROR)

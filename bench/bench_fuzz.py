@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 WEIGHTS = {
     "intake_body": 40, "responses_csv": 15, "form_yaml": 15, "entity_yaml": 20,
     "validate": 6, "case_csv": 1, "cli_validate": 0.25, "intake_raw": 8,
+    "cli_stats": 0.25, "cli_ingest": 0.25,
 }
 
 

@@ -11,7 +11,10 @@ A *target* takes one generated input and runs one of Gongzhi's input paths in th
 ``case_csv``        a case-record CSV through the DuckDB check (``casecheck.check_case_files``)
 ``responses_csv``   a responses CSV for ``gongzhi forms ingest`` (``read_responses``, ``aggregate``)
 ``intake_body``     a submission to the intake application (ASGI, in process: every body parser)
+``intake_raw``      raw HTTP bytes to the real ``gongzhi intake serve`` on 127.0.0.1
 ``cli_validate``    ``gongzhi validate`` on such a folder: exit code 0, 1 or 2, nothing else
+``cli_stats``       ``gongzhi stats`` on case files the validator has not passed
+``cli_ingest``      ``gongzhi forms ingest`` on a responses file
 ==================  ==========================================================================
 
 A target returns normally when the input ended as it must: ``Issue`` records, a refusal with a
@@ -630,25 +633,49 @@ def close_raw_server() -> None:
         _RAW_SERVER = None
 
 
-def cli_validate(data: bytes) -> None:
+def _cli(argv: list[str]) -> None:
+    """``gongzhi …`` in this process: exit code 0, 1 or 2, no traceback, a Chinese reason for 2."""
     from generator.cli import main
 
-    ws = workspace()
-    ws.community.write_bytes(data)
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["validate", str(ws.data), "--format", "json"])
+            code = main(argv)
     except SystemExit as exc:
         code = exc.code
-    finally:
-        ws.restore()
     if code not in (0, 1, 2):
-        raise Crash(f"exit code {code}")
+        raise Crash(f"exit code {code}: {err.getvalue()[-1000:]}")
     if "Traceback" in err.getvalue():
         raise Crash(err.getvalue()[-2000:])
     if code == 2:
         _chinese(err.getvalue(), "exit 2 message")
+
+
+def cli_validate(data: bytes) -> None:
+    ws = workspace()
+    ws.community.write_bytes(data)
+    try:
+        _cli(["validate", str(ws.data), "--format", "json"])
+    finally:
+        ws.restore()
+
+
+def cli_stats(data: bytes) -> None:
+    """``gongzhi stats`` reads case files the validator has not passed: it must still end well."""
+    ws = workspace()
+    ws.case_file.write_bytes(data)
+    try:
+        _cli(["stats", "--data", str(ws.data), "--level", "grid", "--format", "json"])
+    finally:
+        ws.restore()
+
+
+def cli_ingest(data: bytes) -> None:
+    ws = workspace()
+    path = ws.root / "ingest.csv"
+    path.write_bytes(data)
+    _cli(["forms", "ingest", "xinfeng-parking-survey", str(path), "--data", str(REPO / "data"),
+          "--out", str(ws.root / "ingest-results.json"), "--today", "2026-12-06", "--format", "json"])
 
 
 @dataclass(frozen=True)
@@ -667,6 +694,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("intake_body", intake_body, gen_http),
     Target("cli_validate", cli_validate, lambda rng: gen_yaml(rng, "entity")),
     Target("intake_raw", intake_raw, gen_raw_http),
+    Target("cli_stats", cli_stats, lambda rng: gen_csv(rng, "cases")),
+    Target("cli_ingest", cli_ingest, lambda rng: gen_csv(rng, "responses")),
 )}
 
 

@@ -29,12 +29,13 @@ BYTE_TARGETS = ["entity_yaml", "validate", "form_yaml", "case_csv", "responses_c
 @pytest.fixture(scope="module", autouse=True)
 def _close_intake():
     yield
-    from fuzzing import close_intake
+    from fuzzing import close_intake, close_raw_server
 
     close_intake()
+    close_raw_server()
 
 
-@pytest.mark.parametrize("name", [*BYTE_TARGETS, "intake_body"])
+@pytest.mark.parametrize("name", [*BYTE_TARGETS, "intake_body", "intake_raw", "cli_stats", "cli_ingest"])
 @FAST
 @given(rng=st.randoms(use_true_random=False))
 def test_generated_inputs_end_as_issues_or_chinese_refusals(name, rng):

@@ -171,7 +171,7 @@ def test_an_oversized_multipart_body_is_cut_off_with_bounded_memory(guarded: Ser
 
 def test_cors_refuses_every_origin_but_the_portal(guarded: Server):
     for origin in ("http://evil.test", "null", "http://portal.test.evil.test", "https://portal.test",
-                   "http://portal.test:8080"):
+                   "http://portal.test:8080", "http://portal.test: 787", "http://[::1"):
         answer = guarded.request("OPTIONS", "/f/t-open", headers={
             "Origin": origin, "Access-Control-Request-Method": "POST"})
         assert answer.status == 403 and "access-control-allow-origin" not in answer.headers, origin

@@ -351,6 +351,9 @@ def test_origins_and_redirects():
     assert origin_of("HTTPS://Portal.Example.gov.cn:443/forms/") == "https://portal.example.gov.cn"
     assert origin_of("http://127.0.0.1:8000/") == "http://127.0.0.1:8000"
     assert origin_of("javascript:alert(1)") is None
+    # found by the fuzzer (bench/bench_fuzz.py, intake_raw): these raised inside urlsplit → HTTP 500
+    assert origin_of("http://evil.test: 787") is None
+    assert origin_of("http://[::1") is None
     allowed = {"https://portal.example.gov.cn"}
     assert safe_redirect("https://portal.example.gov.cn/forms/x/thanks/", allowed)
     for bad in (

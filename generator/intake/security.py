@@ -250,15 +250,23 @@ def loggable_path(path: str, form_ids: Container[str]) -> str:
 
 
 def origin_of(url: str) -> str | None:
-    """``scheme://host[:port]`` of an absolute http(s) URL, lower-cased; None otherwise."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """``scheme://host[:port]`` of an absolute http(s) URL, lower-cased; None otherwise.
+
+    Origin and redirect values come from whoever sends the request: a port that is not a
+    number or an unclosed IPv6 bracket makes ``urlsplit`` raise, and means "no origin".
+    """
+    try:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        host = parts.hostname
+        port_number = parts.port
+    except ValueError:
         return None
-    host = parts.hostname
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     default = {"http": 80, "https": 443}[parts.scheme]
-    port = "" if parts.port in (None, default) else f":{parts.port}"
+    port = "" if port_number in (None, default) else f":{port_number}"
     return f"{parts.scheme}://{host}{port}"
 
 

@@ -267,3 +267,34 @@ def test_no_personal_value_reaches_any_log_line(data_dir: Path, tmp_path: Path):
     log = srv.log()
     assert "POST /f/t-open" in log  # the access log was on
     assert PERSONAL not in log and NAME not in log, log[-3000:]
+
+
+def test_a_logged_exception_keeps_its_type_and_line_but_not_its_message():
+    """Starlette re-raises after a 500 and uvicorn logs the traceback: its last line quotes the input."""
+    import io
+    import logging
+
+    from generator.intake.server import SafeExceptions, log_config
+
+    config = log_config(access_log=True, form_ids=["t-open"])
+    assert config["filters"]["safe_exceptions"]["()"] is SafeExceptions
+    assert "safe_exceptions" in config["handlers"]["plain"]["filters"]  # uvicorn's and ours
+    assert config["loggers"]["uvicorn"]["handlers"] == ["plain"]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(config["formatters"]["plain"]["format"]))
+    handler.addFilter(SafeExceptions())
+    logger = logging.getLogger("gongzhi.test.safe-exceptions")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            int(PERSONAL + "x")
+        except ValueError:
+            logger.exception("Exception in ASGI application")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "Exception in ASGI application" in text and "ValueError" in text
+    assert "test_intake_attacks.py" in text  # where it happened
+    assert PERSONAL not in text and "Traceback" not in text

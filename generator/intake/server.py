@@ -53,6 +53,25 @@ class AccessPath(logging.Filter):
         return True
 
 
+class SafeExceptions(logging.Filter):
+    """A logged exception keeps its type and line, never its message or traceback text.
+
+    Starlette re-raises every exception after the 500 answer so that the server can log it,
+    and uvicorn then logs the traceback, whose last line is the exception's message: for a
+    parse or encoding error that quotes the input, which may be a resident's.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            from generator.intake.app import failure
+
+            record.msg = f"{record.getMessage()}：{failure(record.exc_info[1])}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a header deadline, a header size cap and a connection cap.
 
@@ -124,7 +143,8 @@ def log_config(access_log: bool, form_ids: Collection[str] = ()) -> dict[str, An
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"access_path": {"()": AccessPath, "form_ids": sorted(form_ids)}},
+        "filters": {"access_path": {"()": AccessPath, "form_ids": sorted(form_ids)},
+                    "safe_exceptions": {"()": SafeExceptions}},
         "formatters": {
             "plain": {"format": fmt},
             "access": {
@@ -137,6 +157,7 @@ def log_config(access_log: bool, form_ids: Collection[str] = ()) -> dict[str, An
             "plain": {
                 "class": "logging.StreamHandler",
                 "formatter": "plain",
+                "filters": ["safe_exceptions"],
                 "stream": "ext://sys.stderr",
             },
             "access": {

@@ -81,22 +81,23 @@ def test_communities_codes_grids_and_coverage(sample):
 
 
 def test_every_community_has_every_kind_of_organisation(sample):
+    by_community = defaultdict(list)  # one file per organisation, each naming its community
+    for o in sample["organisations"].values():
+        if o.get("community"):
+            by_community[o["community"]].append(o)
     for c in sample["communities"].values():
-        kinds = Counter(o["kind"] for o in c["organisations"])
+        assert "organisations" not in c, f"{c['id']}: organisations live in their own files"
+        organisations = by_community[c["id"]]
+        kinds = Counter(o["kind"] for o in organisations)
         committee = "村委会" if c["kind"] == "村" else "居委会"
         for kind in ("党组织", committee, "业委会", "物业服务企业", "社会组织"):
             assert kinds[kind] >= 1, f"{c['id']} lacks {kind}"
-        core = [o for o in c["organisations"] if o["core_role"] == "一核"]
+        core = [o for o in organisations if o["core_role"] == "一核"]
         assert [o["kind"] for o in core] == ["党组织"]
-        for o in c["organisations"]:
+        for o in organisations:
             if o["kind"] == "社会组织":
                 assert o.get("social_type") and o.get("filing_status"), o["id"]
-    statuses = {
-        o.get("filing_status")
-        for c in sample["communities"].values()
-        for o in c["organisations"]
-        if o["kind"] == "社会组织"
-    }
+    statuses = {o.get("filing_status") for o in sample["organisations"].values() if o["kind"] == "社会组织"}
     assert {"已备案", "备案中", "未备案", "已注销"} <= statuses
 
 
@@ -176,12 +177,9 @@ def test_awards_several_categories_and_years(sample):
 
 
 def test_tags_are_the_governance_tags(sample):
-    for folder in ("projects", "policies", "awards", "councils"):
+    for folder in ("projects", "policies", "awards", "councils", "organisations"):
         for record in sample[folder].values():
             assert set(record.get("tags") or []) <= set(GOVERNANCE_TAGS), record["id"]
-    for c in sample["communities"].values():
-        for o in c["organisations"]:
-            assert set(o.get("tags") or []) <= set(GOVERNANCE_TAGS), o["id"]
 
 
 def test_person_names_are_marked_fictional(sample):
@@ -277,8 +275,6 @@ def test_illustrative_records_say_so(sample):
             texts.append((record["id"], record.get("summary")))
             if folder == "projects":
                 texts.append((record["id"], record.get("outcome")))
-    for community in sample["communities"].values():
-        texts.extend((o["id"], o.get("summary")) for o in community["organisations"])
     texts.extend((o["id"], o.get("summary")) for o in sample["organisations"].values())
     unmarked = [rid for rid, text in texts if text and "示例" not in text]
     assert unmarked == []

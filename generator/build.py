@@ -517,6 +517,8 @@ def _site(
     report.case_timings["check"] = round(case_check.seconds, 3)
     _raise_if_errors(case_issues, warnings)
     report.warnings = _sorted([*warnings, *case_issues])
+    with _timed(timings, "admin"):
+        write_editor(staging, data_dir, Path(config.config_file_path))
     if index:
         with _timed(timings, "index"):
             report.indexed, report.index_notes = index_site(staging)
@@ -526,6 +528,16 @@ def _site(
 
     pinyin.save()  # names the search stage spelled
     return report
+
+
+def write_editor(site: Path, data_dir: Path, config_file: Path) -> None:
+    """The web editor (Decap CMS) at ``/admin/``, configured from the Data Package."""
+    from generator.admin import SITE_FOLDER, AdminError, project_config, write_admin
+
+    try:
+        write_admin(site / SITE_FOLDER, project_config(data_dir, config_file))
+    except AdminError as exc:
+        raise BuildError(f"网页编辑器 /admin/ 无法生成：{exc}") from exc
 
 
 def _in_background(work: Callable[[], Any]) -> Any:

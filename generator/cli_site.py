@@ -96,6 +96,7 @@ _STAGE_NAMES = {
     "render": "生成页面",
     "mkdocs": "MkDocs",
     "check": "等候事件记录校验",  # it runs beside MkDocs; this is what MkDocs did not cover
+    "admin": "网页编辑器",
     "index": "搜索索引",
     "swap": "替换",
 }

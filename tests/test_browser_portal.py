@@ -8,6 +8,7 @@ phone's width and print on A4 without the site's chrome.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,26 @@ def test_no_page_type_asks_another_origin(site_url: str, browser) -> None:
     foreign = [u for u in requests if urlsplit(u).scheme in ("http", "https") and urlsplit(u).netloc != origin]
     assert not foreign, foreign
     assert len(requests) > len(targets)
+    page.close()
+
+
+def test_the_web_editor_loads_from_the_site_alone(site_url: str, browser) -> None:
+    """/admin/ (Decap CMS) comes from the site itself: before an editor logs in at the git host
+    it asks no other origin, and its Content-Security-Policy refuses nothing it needs."""
+    origin = urlsplit(site_url).netloc
+    page = browser.new_page(locale="zh-CN")
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(site_url + "admin/")
+    page.get_by_role("button", name=re.compile("GitHub")).wait_for()  # the backend of mkdocs.yml
+    page.wait_for_load_state("networkidle")
+    foreign = [u for u in requests if urlsplit(u).scheme in ("http", "https") and urlsplit(u).netloc != origin]
+    assert not foreign, foreign
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
+    assert "登录" in page.inner_text("body")
     page.close()
 
 

@@ -287,6 +287,7 @@ def backend_settings(mkdocs_config: dict[str, Any]) -> dict[str, Any]:
     """Decap's ``backend`` from mkdocs.yml's ``extra.editor`` (repo and branch default to
     ``repo_url`` and ``edit_uri``)."""
     editor = dict((mkdocs_config.get("extra") or {}).get("editor") or {})
+    editor.pop("enabled", None)
     name = str(editor.pop("backend", "github"))
     if name not in BACKENDS:
         raise AdminError(f"mkdocs.yml 的 extra.editor.backend 应为 {'、'.join(BACKENDS)} 之一，这里是“{name}”。")
@@ -304,6 +305,10 @@ def backend_settings(mkdocs_config: dict[str, Any]) -> dict[str, Any]:
     elif name == "forgejo":
         backend["api_root"] = (host or "https://codeberg.org") + "/api/v1"
     backend.update(editor)  # app_id, base_url (GitHub's OAuth proxy), api_root, …
+    if name == "github" and not backend.get("base_url"):
+        # without it Decap would log in through Netlify's service, a third party
+        raise AdminError("GitHub 需要在 mkdocs.yml 的 extra.editor.base_url 填写 OAuth 代理的地址（见 README“网页编辑器”）；"
+                         "不用网页编辑器时写 extra.editor.enabled: false。")
     if name in ("gitlab", "forgejo") and not backend.get("app_id"):
         raise AdminError(f"{name} 需要在 mkdocs.yml 的 extra.editor.app_id 填写 OAuth 应用的编号（见 README“网页编辑器”）。")
     backend["commit_messages"] = {
@@ -338,6 +343,15 @@ def editor_config(contract: Contract, backend: dict[str, Any], *, data_path: str
 
 def dump(config: dict[str, Any]) -> str:
     return _HEADER + yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=1000)
+
+
+def enabled(mkdocs_file: Path) -> bool:
+    """False when mkdocs.yml says ``extra.editor.enabled: false`` (no /admin/ in the site)."""
+    try:
+        editor = (_read_mkdocs(mkdocs_file).get("extra") or {}).get("editor") or {}
+    except (OSError, yaml.YAMLError):
+        return True  # project_config reports the unreadable file
+    return not (isinstance(editor, dict) and editor.get("enabled") is False)
 
 
 def project_config(data_dir: Path, mkdocs_file: Path, *, local_url: str | None = None) -> dict[str, Any]:

@@ -462,7 +462,8 @@ def _site(
             today=today or dt.date.today(),
             site_url=(config.get("site_url") or "/").rstrip("/") + "/",
             edit_base=edit_base(config),
-            derived={"tables": tables, "content_dir": content_dir or DEFAULT_CONTENT, "cases_export": case_work},
+            derived={"tables": tables, "content_dir": content_dir or DEFAULT_CONTENT, "cases_export": case_work,
+                     "editor": editor_enabled(Path(config.config_file_path))},
         )
         derive(ctx)
     mkdocs.extra["sample_data"] = bool(dataset.district.sample_data)
@@ -530,10 +531,18 @@ def _site(
     return report
 
 
+def editor_enabled(config_file: Path) -> bool:
+    from generator.admin import enabled
+
+    return enabled(config_file)
+
+
 def write_editor(site: Path, data_dir: Path, config_file: Path) -> None:
     """The web editor (Decap CMS) at ``/admin/``, configured from the Data Package."""
     from generator.admin import SITE_FOLDER, AdminError, project_config, write_admin
 
+    if not editor_enabled(config_file):
+        return
     try:
         write_admin(site / SITE_FOLDER, project_config(data_dir, config_file))
     except AdminError as exc:

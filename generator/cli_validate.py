@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -25,9 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate.add_argument("path", nargs="?", default="data", help="数据文件夹（默认 data）")
     validate.add_argument(
         "--format",
-        choices=("text", "json", "github"),
+        choices=("text", "json", "github", "gitlab"),
         default="text",
-        help="输出格式：text 中文分组列表；json 机器可读；github 拉取请求中的行内标注",
+        help="输出格式：text 中文分组列表；json 机器可读；github 拉取请求中的行内标注；"
+        "gitlab 合并请求的代码质量报告（GitLab Code Quality，标在改动的行上）",
     )
     validate.add_argument("--strict", action="store_true", help="警告也视为不通过")
     validate.add_argument(
@@ -127,7 +129,25 @@ def format_github(issues: list[Issue], *, strict: bool = False) -> str:
     return "\n".join(lines)
 
 
-FORMATTERS = {"text": format_text, "json": format_json, "github": format_github}
+def format_gitlab(issues: list[Issue], *, strict: bool = False) -> str:
+    """GitLab's Code Quality report (a CodeClimate JSON list): GitLab shows each entry on the
+    changed line of a merge request. The fingerprint is stable across runs for the same issue."""
+    entries = []
+    for issue in issues:
+        key = f"{issue.key}：" if issue.key else ""
+        hint = f"（提示：{issue.hint}）" if issue.hint else ""
+        identity = "\0".join([issue.code, issue.file, issue.key, issue.message])
+        entries.append({
+            "description": key + issue.message + hint,
+            "check_name": issue.code,
+            "fingerprint": hashlib.sha256(identity.encode("utf-8")).hexdigest(),
+            "severity": "major" if issue.severity is Severity.ERROR or strict else "minor",
+            "location": {"path": issue.file, "lines": {"begin": issue.line or 1}},
+        })
+    return json.dumps(entries, ensure_ascii=False, indent=2)
+
+
+FORMATTERS = {"text": format_text, "json": format_json, "github": format_github, "gitlab": format_gitlab}
 
 
 def _write(text: str) -> None:

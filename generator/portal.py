@@ -503,6 +503,7 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             "title": "编辑指南",
             "has_dictionary": _content_exists(ctx, "editors/dictionary.md"),
             "has_errors": _content_exists(ctx, "editors/errors.md"),
+            "has_editor": bool(ctx.derived.get("editor")),
         },
     )
 

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -33,7 +34,7 @@ from generator.validate import check
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
-GITHUB = {"name": "github", "repo": "o/r", "branch": "main"}
+GITHUB = {"name": "github", "repo": "o/r", "branch": "main", "base_url": "https://auth.example.cn"}
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +187,8 @@ def test_pull_requests_not_pushes_and_chinese(config) -> None:
 @pytest.mark.parametrize(
     ("editor", "repo_url", "expected"),
     [
-        ({}, "https://github.com/o/r", {"name": "github", "repo": "o/r", "branch": "main"}),
+        ({"base_url": "https://auth.example.cn"}, "https://github.com/o/r",
+         {"name": "github", "repo": "o/r", "branch": "main", "base_url": "https://auth.example.cn"}),
         ({"backend": "gitlab", "app_id": "abc"}, "https://gitlab.example.cn/g/p",
          {"name": "gitlab", "repo": "g/p", "auth_type": "pkce", "app_id": "abc",
           "api_root": "https://gitlab.example.cn/api/v4", "base_url": "https://gitlab.example.cn"}),
@@ -202,8 +204,8 @@ def test_backends_from_the_project_configuration(editor, repo_url, expected) -> 
     csp = re.search(r'Content-Security-Policy" content="([^"]+)"', html).group(1)
     connect = next(part for part in csp.split("; ") if part.startswith("connect-src"))
     host = re.match(r"https://[^/]+", expected.get("api_root", "https://api.github.com")).group(0)
-    assert connect.split()[1:] == ["'self'", host] or (
-        expected["name"] == "gitlab" and set(connect.split()[1:]) == {"'self'", host})
+    allowed = {host, urlsplit(expected.get("base_url", host)).scheme + "://" + urlsplit(expected.get("base_url", host)).netloc}
+    assert connect.split()[1] == "'self'" and set(connect.split()[2:]) == allowed
 
 
 @pytest.mark.parametrize(
@@ -212,6 +214,7 @@ def test_backends_from_the_project_configuration(editor, repo_url, expected) -> 
         ({"extra": {"editor": {"backend": "svn"}}, "repo_url": "https://x/o/r"}, "extra.editor.backend"),
         ({"extra": {"editor": {"backend": "gitlab"}}, "repo_url": "https://x/o/r"}, "app_id"),
         ({}, "extra.editor.repo"),
+        ({"repo_url": "https://github.com/o/r"}, "extra.editor.base_url"),
     ],
 )
 def test_a_wrong_backend_setting_is_a_chinese_error(settings, words) -> None:
@@ -250,3 +253,12 @@ def test_local_backend_answers_its_own_origin_only(tmp_path: Path) -> None:
         local = yaml.safe_load(served)
         assert local["backend"] == {"name": "proxy", "proxy_url": api, "branch": "main"}
         assert "publish_mode" not in local  # the local backend writes files, it opens no PRs
+
+
+def test_a_site_can_leave_the_editor_out(tmp_path: Path) -> None:
+    from generator.admin import enabled
+
+    config = tmp_path / "mkdocs.yml"
+    config.write_text("site_name: x\nextra:\n  editor:\n    enabled: false\n", encoding="utf-8")
+    assert enabled(config) is False
+    assert enabled(ROOT / "mkdocs.yml") is True

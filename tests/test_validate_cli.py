@@ -77,6 +77,18 @@ def test_github_format(tmp_path, capsys):
     assert out.startswith("::warning file=")
 
 
+def test_gitlab_code_quality_format(tmp_path, capsys):
+    """GitLab shows each entry on the changed line of a merge request."""
+    code, out, _ = run(capsys, str(make_data(tmp_path, "duplicate-key")), "--format", "gitlab")
+    assert code == 1
+    (entry,) = json.loads(out)
+    assert entry["check_name"] == "duplicate-key" and entry["severity"] == "major"
+    assert entry["location"] == {"path": "data/streets/nanyuan.yaml", "lines": {"begin": 6}}
+    assert entry["description"].startswith("kind：") and "（提示：" in entry["description"]
+    again = json.loads(run(capsys, str(make_data(tmp_path / "again", "duplicate-key")), "--format", "gitlab")[1])
+    assert again[0]["fingerprint"] == entry["fingerprint"]  # the same issue keeps its identity
+
+
 def test_github_format_escapes_newlines_and_commas(tmp_path, capsys):
     from generator.cli_validate import format_github
     from generator.issues import Issue, Severity

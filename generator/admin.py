@@ -475,6 +475,13 @@ _INDEX = """<!doctype html>
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <title>数据编辑 · 共治</title>
 <link href="config.yml" type="text/yaml" rel="cms-config-url">
+<style>
+/* Decap lays its editor out for 800 px and wider; on a phone it would scroll sideways. */
+@media (max-width: 799px) {{
+  [class*="-EditorContainer"], [class*="-ToolbarContainer"], [class*="-AppMainContainer"] {{ min-width: 0 !important; }}
+  [class*="-ToolbarContainer"] {{ flex-wrap: wrap; height: auto !important; }}
+}}
+</style>
 </head>
 <body>
 <noscript>网页编辑器需要启用 JavaScript。也可以直接在仓库中修改 data/ 下的 YAML 文件。</noscript>

@@ -206,3 +206,23 @@ def test_editing_a_community_keeps_its_grids(page, repo: Path, editor: LocalEdit
         k: v for k, v in before.items() if k != "population"}
     result = _validate(repo / "data")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_the_editor_fits_a_phone(browser, editor: LocalEditor, width: int) -> None:
+    """Decap lays out for 800 px; the editor's page narrows it so nothing scrolls sideways."""
+    context = browser.new_context(viewport={"width": width, "height": 740}, locale="zh-CN")
+    tab = context.new_page()
+    try:
+        tab.goto(editor.url)
+        tab.get_by_role("button", name="登录").click()
+        tab.get_by_role("link", name="议事会议").first.wait_for()
+        for route, shown in (("#/collections/meetings", "每次会议一个文件"),
+                             ("#/collections/meetings/entries/xinfeng-council/xinfeng-2025-03", "会议名称")):
+            tab.goto(editor.url + route)
+            tab.get_by_text(shown).first.wait_for()
+            if route.endswith("03"):
+                assert tab.get_by_label("会议名称", exact=True).input_value() == "新丰社区2025年第一季度议事会议"
+            assert tab.evaluate("document.documentElement.scrollWidth") <= width, route
+    finally:
+        context.close()

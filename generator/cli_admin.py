@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from generator.cli import EXIT_CANNOT_RUN, EXIT_INVALID, EXIT_OK

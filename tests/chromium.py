@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium tries to reach outside hosts.
@@ -30,6 +31,19 @@ def require_chromium() -> str:
     if not Path(CHROMIUM).exists():
         raise RuntimeError("浏览器测试需要 Debian 的 chromium：apt-get install -y chromium fonts-noto-cjk")
     return CHROMIUM
+
+
+@contextmanager
+def launched() -> Iterator[Any]:
+    """Headless Chromium for a module's tests (their ``browser`` fixture), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=require_chromium(), args=ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

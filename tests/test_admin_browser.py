@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from chromium import ARGS, require_chromium
+from chromium import launched, require_chromium
 
 from generator.admin import LocalEditor
 from generator.contract import load_contract
@@ -44,14 +44,8 @@ def editor(repo: Path) -> Iterator[LocalEditor]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with launched() as instance:
+        yield instance
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from chromium import ARGS, require_chromium, serve_folder
+from chromium import launched, require_chromium, serve_folder
 
 from generator.build import build
 
@@ -38,14 +38,8 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with launched() as instance:
+        yield instance
 
 
 def _first_link(page, index: str) -> str:

@@ -24,7 +24,7 @@ import markdown
 import pytest
 import segno
 from bs4 import BeautifulSoup
-from chromium import ARGS, require_chromium
+from chromium import launched
 
 from generator.build import build
 from generator.forms.definitions import load_forms_for_use
@@ -333,12 +333,8 @@ def test_definition_values_are_text_never_markup(built: Built, tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def browser(built: Built):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=require_chromium(), args=ARGS)
-        yield b
-        b.close()
+    with launched() as instance:
+        yield instance
 
 
 class Session:

@@ -374,16 +374,10 @@ def project_config(data_dir: Path, mkdocs_file: Path, *, local_url: str | None =
                          site_url=mkdocs_config.get("site_url"))
 
 
-class _MkDocsLoader(yaml.SafeLoader):
-    """mkdocs.yml's own tags (!ENV, !relative) read as plain values: only settings are needed."""
-
-
-_MkDocsLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def _read_mkdocs(path: Path) -> dict[str, Any]:
-    loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_MkDocsLoader)  # noqa: S506
-    return loaded if isinstance(loaded, dict) else {}
+    from generator.mkdocs_feed import read_settings
+
+    return read_settings(path)
 
 
 def _repo_and_data_path(data_dir: Path, mkdocs_file: Path) -> tuple[Path, str]:

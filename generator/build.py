@@ -48,6 +48,9 @@ DEFAULT_CONTENT = ROOT / "content"
 # run on the freshly built site before it is swapped in.
 INDEX_MODULES: tuple[str, ...] = ("generator.search",)
 
+# The engines that turn the docs folder into the site: MkDocs (the default) and Zensical.
+ENGINES: tuple[str, ...] = ("mkdocs", "zensical")
+
 
 class BuildError(Exception):
     """The site could not be built; the message is Chinese and says which stage failed."""
@@ -58,6 +61,7 @@ class BuildReport:
     site_dir: Path
     docs_dir: Path
     pages_written: int = 0
+    engine: str = "mkdocs"
     pages_unchanged: int = 0
     pages_deleted: int = 0
     warnings: list[Issue] = field(default_factory=list)  # validator warnings (non-fatal)
@@ -370,12 +374,16 @@ def build(
     today: dt.date | None = None,
     index: bool = True,
     providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None = None,
+    engine: str = "mkdocs",
 ) -> BuildReport:
-    """Build the site from ``data_dir`` into ``out_dir`` (default: mkdocs.yml's site_dir)."""
+    """Build the site from ``data_dir`` into ``out_dir`` (default: mkdocs.yml's site_dir)
+    with ``engine`` (one of ``ENGINES``)."""
     timings: dict[str, float] = {}
     data_dir = Path(data_dir).resolve()
     if not data_dir.is_dir():
         raise BuildError(f"找不到数据文件夹 {data_dir}。")
+    if engine not in ENGINES:
+        raise BuildError(f"未知的引擎“{engine}”：可选 {'、'.join(ENGINES)}。")
 
     # The case files need nothing from the YAML but the community → street map: they are
     # parsed, exported and (once the map is known) counted in a thread, on DuckDB's side of
@@ -387,7 +395,7 @@ def build(
         return _pipeline(
             data_dir, out_dir, case_work, timings,
             config_file=config_file, docs_dir=docs_dir, content_dir=content_dir,
-            today=today, index=index, providers=providers,
+            today=today, index=index, providers=providers, engine=engine,
         )
     finally:
         case_work.cancel()  # a no-op once it has the dataset; stops it when the build failed
@@ -406,6 +414,7 @@ def _pipeline(
     today: dt.date | None,
     index: bool,
     providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None,
+    engine: str = "mkdocs",
 ) -> BuildReport:
     with _timed(timings, "config"):
         config_file = Path(config_file).resolve()
@@ -418,11 +427,14 @@ def _pipeline(
         remove_stale_sites(site)
         staging = site.with_name(f".{site.name}.new-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
-        # MkDocs starts now, in its own process, and reads the pages as they are written
+        # MkDocs starts now, in its own process, and reads the pages as they are written;
+        # Zensical starts once they are all written (zensical_run)
         from generator.mkdocs_feed import MkDocsError, MkDocsProcess
+        from generator.zensical_run import ZensicalProcess
 
+        engine_class = ZensicalProcess if engine == "zensical" else MkDocsProcess
         try:
-            mkdocs = MkDocsProcess(config_file, docs, staging).start()
+            mkdocs = engine_class(config_file, docs, staging).start()
         except MkDocsError as exc:
             raise BuildError(str(exc)) from exc
         try:
@@ -495,6 +507,7 @@ def _site(
     report = BuildReport(
         site_dir=site,
         docs_dir=docs,
+        engine="zensical" if type(mkdocs).__name__ == "ZensicalProcess" else "mkdocs",
         pages_written=len(rendered.written),
         pages_unchanged=rendered.unchanged,
         pages_deleted=len(rendered.deleted),

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import yaml
+
 from generator.issues import first_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -265,6 +267,19 @@ class _Orders:
 
 _INDENT = re.compile(r"\n\s+")
 _VERBATIM = re.compile(r"<(pre|textarea)\b.*?</\1>", re.S | re.I)
+
+
+class _SettingsLoader(yaml.SafeLoader):
+    """mkdocs.yml read as plain settings: its own tags (!ENV, !relative) become null."""
+
+
+_SettingsLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def read_settings(config_file: Path) -> dict[str, Any]:
+    """mkdocs.yml's settings as written, without MkDocs (raises OSError or yaml.YAMLError)."""
+    loaded = yaml.load(Path(config_file).read_text(encoding="utf-8"), Loader=_SettingsLoader)  # noqa: S506
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def compact_whitespace(html: str) -> str:

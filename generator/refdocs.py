@@ -118,9 +118,9 @@ def dictionary_page(contract: Contract) -> str:
     """The data dictionary in Markdown (Chinese), from the Data Package."""
     titles = contract.titles()
     lines = [
-        _GENERATED,
+        "# 数据字典",  # first, so that every engine takes it as the page title
         "",
-        "# 数据字典",
+        _GENERATED,
         "",
         "本页列出共治数据契约（`data/datapackage.yaml`）中的每一类数据和每个字段：类型、是否必填、"
         "允许的取值、示例，以及编辑时写在哪里。`gongzhi validate` 就按这份契约检查数据；"
@@ -215,9 +215,9 @@ def errors_page() -> str:
     load_all_checks()
     words = {Severity.ERROR: "错误", Severity.WARNING: "警告"}
     lines = [
-        _GENERATED,
+        "# 错误与警告说明",  # first, so that every engine takes it as the page title
         "",
-        "# 错误与警告说明",
+        _GENERATED,
         "",
         "`gongzhi validate` 发现的每个问题都带一个固定的代码（如 `unknown-reference`），并指出文件、行号、"
         "字段和修正办法。**错误**会让校验不通过，网站不会发布；**警告**提醒核对，不影响发布"

@@ -1,4 +1,5 @@
-"""What a resident's browser does with the portal: headless Chromium over a local server.
+"""What a resident's browser does with the portal: headless Chromium over a local server,
+on the site as MkDocs builds it and as Zensical builds it.
 
 Every page type is loaded and every request recorded: none may go to another origin. The
 index tables sort and filter; without JavaScript every row is still there; the pages fit a
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from chromium import launched, require_chromium, serve_folder
 
-from generator.build import build
+from generator.build import ENGINES, build
 
 pytestmark = pytest.mark.browser
 
@@ -25,13 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = require_chromium()
 
 
-@pytest.fixture(scope="module")
-def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("browser")
+@pytest.fixture(scope="module", params=ENGINES)
+def site_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The sample site, built by each engine in turn: every test here runs against both."""
+    tmp = tmp_path_factory.mktemp(f"browser-{request.param}")
     data = tmp / "data"
     shutil.copytree(ROOT / "data", data)
     site = tmp / "site"
-    build(data, site, docs_dir=tmp / "docs", today=dt.date(2026, 11, 28), index=True)
+    build(data, site, docs_dir=tmp / "docs", today=dt.date(2026, 11, 28), index=True, engine=request.param)
     with serve_folder(site) as origin:
         yield origin + "/"
 

@@ -432,9 +432,11 @@ def _pipeline(
         from generator.mkdocs_feed import MkDocsError, MkDocsProcess
         from generator.zensical_run import ZensicalProcess
 
-        engine_class = ZensicalProcess if engine == "zensical" else MkDocsProcess
         try:
-            mkdocs = engine_class(config_file, docs, staging).start()
+            if engine == "zensical":
+                mkdocs = ZensicalProcess(config_file, docs, staging).start()
+            else:  # the last site lends the pages whose inputs have not changed (reuse)
+                mkdocs = MkDocsProcess(config_file, docs, staging, previous_site=site if site.is_dir() else None).start()
         except MkDocsError as exc:
             raise BuildError(str(exc)) from exc
         try:

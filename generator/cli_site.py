@@ -85,6 +85,9 @@ def _stage_text(report) -> str:
             beside = [f"{_STAGE_NAMES.get(k, k)} {v:.1f} 秒" for k, v in report.beside_mkdocs.items() if v >= 0.05]
             if report.mkdocs is not None and report.mkdocs.waited_s >= 0.05:
                 beside.append(f"MkDocs 等候页面 {report.mkdocs.waited_s:.1f} 秒")
+            pages = report.mkdocs.pages if report.mkdocs is not None else {}
+            if pages.get("reused"):
+                text += f"（渲染 {pages.get('rendered', 0)} 页，沿用上次网站中未变的 {pages['reused']} 页）"
             if beside:
                 text += f"（其间同时进行：{'，'.join(beside)}）"
         parts.append(text)

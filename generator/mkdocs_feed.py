@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -77,6 +77,8 @@ class MkDocsRun:
     waited_s: float = 0.0  # of which MkDocs waited for pages not yet written
     cpu_s: float = 0.0  # the companion's processor time, start-up included
     peak_rss_mb: float = 0.0
+    # pages read / skipped_reading / rendered / reused (from the previous site, see reuse)
+    pages: dict[str, int] = field(default_factory=dict)
 
 
 # --- the build's side --------------------------------------------------------------------------
@@ -85,10 +87,12 @@ class MkDocsRun:
 class MkDocsProcess:
     """The companion, seen from the build: a ``render.Feed`` that MkDocs follows."""
 
-    def __init__(self, config_file: Path, docs_dir: Path, site_dir: Path) -> None:
+    def __init__(self, config_file: Path, docs_dir: Path, site_dir: Path,
+                 previous_site: Path | None = None) -> None:
         self.config_file = config_file
         self.docs_dir = docs_dir
         self.site_dir = site_dir
+        self.previous_site = previous_site  # pages whose inputs are unchanged come from here (reuse)
         self.extra: dict[str, Any] = {}  # set into the configuration's ``extra`` with the plan
         self.planned_at: float | None = None  # perf_counter when the plan was sent
         self._process: subprocess.Popen[bytes] | None = None
@@ -107,7 +111,8 @@ class MkDocsProcess:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "generator.mkdocs_feed",
-                 str(self.config_file), str(self.docs_dir), str(self.site_dir)],
+                 str(self.config_file), str(self.docs_dir), str(self.site_dir),
+                 str(self.previous_site) if self.previous_site else ""],
                 stdin=subprocess.PIPE, stdout=self._out, stderr=self._err, cwd=ROOT, env=env,
             )
         except OSError as exc:
@@ -179,7 +184,7 @@ class MkDocsProcess:
             raise MkDocsError(f"MkDocs 构建失败（严格模式，警告也视为错误）：\n{details}{more}")
         return MkDocsRun(
             startup_s=answer["startup_s"], build_s=answer["build_s"], waited_s=answer["waited_s"],
-            cpu_s=answer["cpu_s"], peak_rss_mb=answer["peak_rss_mb"],
+            cpu_s=answer["cpu_s"], peak_rss_mb=answer["peak_rss_mb"], pages=answer.get("pages") or {},
         )
 
     def kill(self) -> None:
@@ -297,7 +302,7 @@ def compact_whitespace(html: str) -> str:
     return "".join(parts)
 
 
-def _feed_plugin(orders: _Orders) -> Any:
+def _feed_plugin(orders: _Orders, reuse: Any) -> Any:
     from mkdocs.plugins import BasePlugin
     from mkdocs.structure.files import File, Files
 
@@ -306,16 +311,26 @@ def _feed_plugin(orders: _Orders) -> Any:
             assert orders.plan is not None, "the build starts once the plan is in"
             self.index = {path: n for n, path in enumerate(orders.plan)}
             config["extra"].update(orders.extra)
+            reuse.plan = set(orders.plan)
+            reuse.extra = dict(orders.extra)
+            reuse.wait_ready = self.wait_ready
             # the docs folder's files are the plan's, in its order; the theme's are kept
             docs = config["docs_dir"]
             theirs = [f for f in files if f.src_dir != docs]
             ours = [File(path, docs, config["site_dir"], config["use_directory_urls"]) for path in orders.plan]
             return Files(ours + theirs)
 
-        def on_page_read_source(self, *, page: Any, config: Any) -> None:
-            position = self.index.get(page.file.src_uri)
+        def wait_ready(self, src_uri: str) -> None:
+            position = self.index.get(src_uri)
             if position is not None:
                 orders.wait(lambda: orders.ready > position)
+
+        def on_nav(self, nav: Any, *, config: Any, files: Any) -> Any:
+            reuse.nav_pages = {page.file.src_uri for page in nav.pages}
+            return nav
+
+        def on_page_read_source(self, *, page: Any, config: Any) -> None:
+            self.wait_ready(page.file.src_uri)
             return None  # MkDocs reads the file itself
 
         def on_env(self, env: Any, *, config: Any, files: Any) -> Any:
@@ -343,9 +358,37 @@ class _Collect(logging.Handler):
             self.messages.append(record.getMessage())
 
 
+def _reusing(reuse: Any, theme_dir: Path | None) -> None:
+    """MkDocs's page steps, asking ``reuse`` first: a page whose inputs are those of the last
+    build is neither read nor rendered, its file comes from the last site."""
+    from mkdocs.commands import build as mkdocs_build
+
+    read, render = mkdocs_build._populate_page, mkdocs_build._build_page
+    every_file: list[Any] = []
+
+    def populate(page: Any, config: Any, files: Any, dirty: bool = False) -> None:
+        every_file[:] = [files]
+        if not reuse.skip_reading(page):
+            read(page, config, files, dirty)
+
+    def build_page(page: Any, config: Any, doc_files: Any, nav: Any, env: Any,
+                   dirty: bool = False, excluded: bool = False) -> None:
+        if reuse.reuse(page, nav, theme_dir):
+            return
+        if page.file.src_uri in reuse.skipped:  # the theme or the navigation changed: read it now
+            reuse.skipped.discard(page.file.src_uri)
+            read(page, config, every_file[0], dirty)
+        render(page, config, doc_files, nav, env, dirty, excluded)
+        reuse.rendered(page)
+
+    mkdocs_build._populate_page = populate
+    mkdocs_build._build_page = build_page
+
+
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
-    config_file, docs_dir, site_dir = (Path(a) for a in argv)
+    config_file, docs_dir, site_dir = (Path(a) for a in argv[:3])
+    previous_site = Path(argv[3]) if len(argv) > 3 and argv[3] else None
     answer: dict[str, Any] = {"ok": False}
     collect = _Collect()
     logger = logging.getLogger("mkdocs")
@@ -356,17 +399,24 @@ def main(argv: list[str]) -> int:
         from mkdocs.config import load_config
         from mkdocs.exceptions import Abort, MkDocsException
 
+        from generator.reuse import Reuse
+
         config = load_config(str(config_file), docs_dir=str(docs_dir), site_dir=str(site_dir))
         config["strict"] = True
         orders = _Orders(sys.stdin.buffer)
-        config.plugins[PLUGIN_NAME] = _feed_plugin(orders)
+        reuse = Reuse(previous_site, config_file, docs_dir, site_dir, wait_ready=lambda src_uri: None)
+        config.plugins[PLUGIN_NAME] = _feed_plugin(orders, reuse)
+        custom_dir = config.theme.custom_dir
+        _reusing(reuse, Path(custom_dir) if custom_dir else None)
         answer["startup_s"] = time.perf_counter() - started
         orders.wait(lambda: orders.plan is not None)
         orders.waited = 0.0  # from here on: waits for pages
         begun = time.perf_counter()
         try:
             build(config)
+            reuse.write_manifest()
             answer["ok"] = True
+            answer["pages"] = reuse.stats
         except (Abort, MkDocsException) as exc:
             answer["error"] = first_line(exc)
         answer.update(build_s=time.perf_counter() - begun, waited_s=orders.waited)

@@ -1,0 +1,216 @@
+"""Incremental builds: MkDocs renders only the pages whose output can differ from the last build.
+
+A page's HTML is a function of its Markdown, its place in the site, the configuration, the
+theme, the navigation and, for link checking, the pages it links to. The MkDocs companion
+(``mkdocs_feed``) asks this module twice per page:
+
+1. **before reading it** (``skip_reading``): the page's *source key* is a digest of what
+   decides the Markdown's HTML: the page's bytes and path, the configuration file, the
+   ``extra`` values of the build, the versions of MkDocs, the theme and the Markdown
+   extensions, this module's and the companion's code, and, for every relative link in the
+   page, whether its target is in the site, plus the bytes of the target page when the link
+   has an anchor (MkDocs checks anchors). When it equals the previous build's, MkDocs need not
+   read or convert the page; the anchors other pages may link to come from the manifest.
+2. **before writing it** (``reuse``): the *page key* adds what the template puts around the
+   content: every file of the theme folder and the navigation (titles and addresses, known
+   once every page is read). When it equals the previous build's and the previous site still
+   holds that page at its recorded size, the file is linked (or copied) from there; otherwise
+   the page is read now if it was skipped, and rendered.
+
+The keys are digests of the inputs, never modification times. Pages in the navigation are
+always read (their titles make the navigation). Every build writes the manifest
+(``MANIFEST``: each page's keys, anchors and size) into the new site, the same bytes whether
+pages were reused or not, so the result of an incremental build is byte-identical to a full
+build of the same inputs (``tests/test_incremental.py`` checks it over a set of typical edits).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+import shutil
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+MANIFEST = ".gongzhi-build.json"
+FORMAT = 1
+# What converts Markdown to the page's HTML, besides the configuration
+PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "pygments", "jinja2")
+_CODE = (Path(__file__), Path(__file__).with_name("mkdocs_feed.py"))
+
+# link targets in Markdown and in HTML written inside it
+_LINKS = (
+    re.compile(r"\]\(\s*<?([^)\s>]+)"),  # [text](target "title")
+    re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.M),  # [ref]: target
+    re.compile(r"""\b(?:href|src)\s*=\s*["']([^"']+)["']"""),  # raw HTML
+)
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+def _digest(*parts: bytes | str) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        hasher.update(len(data).to_bytes(8, "little"))
+        hasher.update(data)
+    return hasher.hexdigest()
+
+
+def _versions() -> str:
+    found = []
+    for package in PACKAGES:
+        try:
+            found.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package}==?")
+    return ";".join(found)
+
+
+def links(markdown: str) -> list[str]:
+    """The link targets a page's Markdown holds (relative ones resolved by the caller)."""
+    return sorted({m.group(1) for pattern in _LINKS for m in pattern.finditer(markdown)})
+
+
+def load_manifest(site: Path | None) -> dict[str, dict[str, Any]]:
+    """The previous build's pages (empty when there is none, or it cannot be read)."""
+    if site is None:
+        return {}
+    try:
+        data = json.loads((site / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("pages"), dict):
+        return {}
+    return data["pages"]
+
+
+class Reuse:
+    """The companion's side: which pages to read and render, which to take from the last site."""
+
+    def __init__(self, previous_site: Path | None, config_file: Path, docs_dir: Path, site_dir: Path,
+                 wait_ready: Callable[[str], None]) -> None:
+        self.previous_site = previous_site
+        self.previous = load_manifest(previous_site)
+        self.config_file = Path(config_file)
+        self.docs_dir = Path(docs_dir)
+        self.site_dir = Path(site_dir)
+        self.wait_ready = wait_ready  # blocks until the render stage has written a docs path
+        self.plan: set[str] = set()
+        self.extra: dict[str, Any] = {}
+        self.nav_pages: set[str] = set()
+        self._static: str | None = None
+        self._dynamic: str | None = None
+        self.records: dict[str, dict[str, Any]] = {}
+        self.skipped: set[str] = set()
+        self.stats = {"read": 0, "skipped_reading": 0, "rendered": 0, "reused": 0}
+
+    # the keys
+
+    def static_digest(self) -> str:
+        if self._static is None:
+            self._static = _digest(
+                str(FORMAT), self.config_file.read_bytes(), json.dumps(self.extra, sort_keys=True, ensure_ascii=False),
+                _versions(), *(path.read_bytes() for path in _CODE),
+            )
+        return self._static
+
+    def source_key(self, src_uri: str) -> str:
+        self.wait_ready(src_uri)
+        markdown = (self.docs_dir / src_uri).read_bytes()
+        signature = []
+        here = posixpath.dirname(src_uri)
+        for target in links(markdown.decode("utf-8", errors="replace")):
+            if _SCHEME.match(target) or target.startswith(("/", "#")):
+                signature.append(target)  # checked (or not) the same way whatever else changed
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = posixpath.normpath(posixpath.join(here, path)) if path else src_uri
+            present = resolved in self.plan
+            entry = f"{target}\0{resolved}\0{int(present)}"
+            if anchor and present and resolved != src_uri and resolved.endswith(".md"):
+                self.wait_ready(resolved)
+                entry += "\0" + _digest((self.docs_dir / resolved).read_bytes())
+            signature.append(entry)
+        return _digest(self.static_digest(), src_uri, markdown, *signature)
+
+    def dynamic_digest(self, nav: Any, theme_dir: Path | None) -> str:
+        if self._dynamic is None:
+            parts: list[str | bytes] = []
+            if theme_dir is not None and theme_dir.is_dir():
+                for path in sorted(p for p in theme_dir.rglob("*") if p.is_file()):
+                    parts += [path.relative_to(theme_dir).as_posix(), path.read_bytes()]
+            parts.append(json.dumps(_nav_signature(nav.items), ensure_ascii=False))
+            self._dynamic = _digest(*parts)
+        return self._dynamic
+
+    # the two questions
+
+    def skip_reading(self, page: Any) -> bool:
+        """True when the page need not be read now (its anchors are restored)."""
+        src_uri = page.file.src_uri
+        key = self.source_key(src_uri)
+        self.records[src_uri] = {"source": key}
+        before = self.previous.get(src_uri)
+        if src_uri in self.nav_pages or not before or before.get("source") != key:
+            self.stats["read"] += 1
+            return False
+        page.present_anchor_ids = set(before.get("anchors") or ())
+        self.skipped.add(src_uri)
+        self.stats["skipped_reading"] += 1
+        return True
+
+    def reuse(self, page: Any, nav: Any, theme_dir: Path | None) -> bool:
+        """True when the previous site's file was put in place of rendering the page."""
+        src_uri = page.file.src_uri
+        record = self.records.setdefault(src_uri, {"source": self.source_key(src_uri)})
+        record["page"] = _digest(record["source"], self.dynamic_digest(nav, theme_dir))
+        before = self.previous.get(src_uri)
+        if not before or before.get("page") != record["page"] or self.previous_site is None:
+            return False
+        destination = Path(page.file.abs_dest_path)
+        source = self.previous_site / destination.relative_to(self.site_dir)
+        try:
+            if source.stat().st_size != before.get("size"):
+                return False
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, destination)
+            except OSError:
+                shutil.copyfile(source, destination)
+        except OSError:
+            return False
+        record.update(anchors=before.get("anchors") or [], size=before["size"])
+        self.stats["reused"] += 1
+        return True
+
+    def rendered(self, page: Any) -> None:
+        """After MkDocs wrote the page: its anchors and size, for the next build."""
+        record = self.records.setdefault(page.file.src_uri, {})
+        record["anchors"] = sorted(page.present_anchor_ids or ())
+        try:
+            record["size"] = Path(page.file.abs_dest_path).stat().st_size
+        except OSError:
+            record["size"] = -1  # MkDocs wrote nothing (an empty page): never reused
+        self.stats["rendered"] += 1
+
+    def write_manifest(self) -> None:
+        pages = {uri: self.records[uri] for uri in sorted(self.records) if "page" in self.records[uri]}
+        text = json.dumps({"format": FORMAT, "pages": pages}, ensure_ascii=False, sort_keys=True,
+                          separators=(",", ":"))
+        (self.site_dir / MANIFEST).write_text(text, encoding="utf-8")
+
+
+def _nav_signature(items: list[Any]) -> list[Any]:
+    signature = []
+    for item in items:
+        entry: list[Any] = [type(item).__name__, item.title or "", getattr(item, "url", "") or ""]
+        children = getattr(item, "children", None)
+        if children:
+            entry.append(_nav_signature(children))
+        signature.append(entry)
+    return signature

@@ -1,0 +1,127 @@
+"""Incremental builds: after an edit MkDocs renders only the pages whose output can differ, and
+the site is byte-identical to a full build of the same inputs (``generator/reuse.py``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator.build import build
+from generator.reuse import MANIFEST
+
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = dt.date(2026, 11, 28)
+# Pagefind writes its filter files and the entry naming them in a different order on every
+# run, whatever the input (two full builds differ there too); its page fragments do not.
+UNSTABLE = ("pagefind/filter/", "pagefind/pagefind.", "pagefind/pagefind-entry.json")
+
+
+def _files(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()
+            and not p.relative_to(site).as_posix().startswith(UNSTABLE)}
+
+
+def _append(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def edit_meeting(project: Path) -> None:
+    _append(project / "data/meetings/xinfeng-council/xinfeng-2026-03.yaml", "\ntitle: ", "\ntitle: （更正）")
+
+
+def edit_community(project: Path) -> None:
+    _append(project / "data/communities/anping.yaml", "\npopulation: ", "\npopulation: 1")
+
+
+def edit_case_file(project: Path) -> None:
+    cases = sorted((project / "data/cases").glob("*.csv"))[-1]
+    lines = cases.read_text(encoding="utf-8").splitlines(keepends=True)
+    cases.write_text("".join(lines[:-40]), encoding="utf-8")  # the last 40 cases withdrawn
+
+
+def edit_template(project: Path) -> None:
+    _append(project / "site_templates/theme/partials/copyright.html", "", "<!-- 修订 -->")
+
+
+def delete_page(project: Path) -> None:
+    (project / "data/policies").joinpath(sorted(p.name for p in (project / "data/policies").glob("*.yaml"))[-1]).unlink()
+
+
+def add_page(project: Path) -> None:
+    source = project / "data/meetings/xinfeng-council/xinfeng-2026-03.yaml"
+    text = source.read_text(encoding="utf-8").replace("xinfeng-2026-03", "xinfeng-2026-04")
+    (source.parent / "xinfeng-2026-04.yaml").write_text(text, encoding="utf-8")
+
+
+EDITS: dict[str, Callable[[Path], None]] = {
+    "one meeting": edit_meeting, "one community": edit_community, "one case file": edit_case_file,
+    "a template": edit_template, "a page deleted": delete_page, "a page added": add_page,
+}
+
+
+def _project(root: Path) -> Path:
+    project = root / "project"
+    shutil.copytree(ROOT / "data", project / "data")
+    shutil.copytree(ROOT / "site_templates", project / "site_templates")
+    shutil.copy(ROOT / "mkdocs.yml", project / "mkdocs.yml")
+    return project
+
+
+def _build(project: Path, site: Path) -> dict[str, int]:
+    report = build(project / "data", site, config_file=project / "mkdocs.yml", docs_dir=project / f"docs-{site.name}",
+                   content_dir=ROOT / "content", today=TODAY, index=True)
+    return report.mkdocs.pages
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project built once: each edit starts from a copy of it."""
+    root = tmp_path_factory.mktemp("incremental")
+    project = _project(root)
+    pages = _build(project, project / "site")
+    assert pages["reused"] == 0 and pages["rendered"] > 250
+    return root
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_a_rebuild_after_an_edit_equals_a_full_build(first: Path, tmp_path: Path, edit: str) -> None:
+    shutil.copytree(first, tmp_path, dirs_exist_ok=True, symlinks=True)
+    project = tmp_path / "project"
+    EDITS[edit](project)
+    incremental = _build(project, project / "site")  # beside the last site: reuses it
+    _build(project, project / "fresh")  # no last site: renders every page
+    assert _files(project / "site") == _files(project / "fresh")
+    total = incremental["reused"] + incremental["rendered"]
+    if edit == "a template":  # every page's frame changed
+        assert incremental["reused"] == 0
+    else:  # the edit and the pages showing it are rendered, the rest reused
+        assert incremental["reused"] >= 0.5 * total, incremental
+        assert 1 <= incremental["rendered"] <= 0.5 * total, incremental
+
+
+def test_an_unchanged_rebuild_renders_nothing_and_the_manifest_says_what_was_built(first: Path, tmp_path: Path) -> None:
+    shutil.copytree(first, tmp_path, dirs_exist_ok=True, symlinks=True)
+    project = tmp_path / "project"
+    again = _build(project, project / "site")
+    assert again["rendered"] <= 15  # the pages in the navigation are always read
+    assert again["skipped_reading"] >= 250
+    manifest = json.loads((project / "site" / MANIFEST).read_text(encoding="utf-8"))
+    assert set(manifest["pages"]) >= {"index.md", "communities/xinfeng.md"}
+    entry = manifest["pages"]["communities/xinfeng.md"]
+    assert entry["size"] == (project / "site/communities/xinfeng/index.html").stat().st_size
+
+
+def test_a_hand_changed_page_in_the_last_site_is_not_reused(first: Path, tmp_path: Path) -> None:
+    shutil.copytree(first, tmp_path, dirs_exist_ok=True, symlinks=True)
+    project = tmp_path / "project"
+    page = project / "site/communities/xinfeng/index.html"
+    page.write_text(page.read_text(encoding="utf-8") + "<!-- 手工改动 -->", encoding="utf-8")
+    _build(project, project / "site")
+    assert "手工改动" not in (project / "site/communities/xinfeng/index.html").read_text(encoding="utf-8")

@@ -298,7 +298,7 @@ def render_docs(
         raise BuildError(str(exc)) from exc
 
 
-def index_site(site_dir: Path) -> tuple[bool, list[str]]:
+def index_site(site_dir: Path, previous_site: Path | None = None) -> tuple[bool, list[str]]:
     """The search stage: every installed indexer runs over the built site.
 
     Returns whether one ran, and the warnings the indexers reported (``.warnings`` on their
@@ -310,7 +310,7 @@ def index_site(site_dir: Path) -> tuple[bool, list[str]]:
         module = importlib.import_module(name)
         indexer = getattr(module, "index_site", None)
         if callable(indexer):
-            result = indexer(site_dir)
+            result = indexer(site_dir, previous_site=previous_site) if previous_site else indexer(site_dir)
             notes.extend(getattr(result, "warnings", None) or [])
             ran = True
     return ran, notes
@@ -537,7 +537,8 @@ def _site(
         write_editor(staging, data_dir, Path(config.config_file_path))
     if index:
         with _timed(timings, "index"):
-            report.indexed, report.index_notes = index_site(staging)
+            # shards whose pages are unchanged come from the site being replaced
+            report.indexed, report.index_notes = index_site(staging, previous_site=site if site.is_dir() else None)
     with _timed(timings, "swap"):
         swap(staging, site)
     from generator import pinyin

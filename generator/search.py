@@ -806,8 +806,14 @@ def index_site(
     exclude_selectors: Sequence[str] = EXCLUDE_SELECTORS,
     timeout: float | None = 1800,
     shard_pages: int | None = None,
+    previous_site: Path | None = None,
 ) -> SearchIndexReport:
     """Index every HTML page of a built site into ``site_dir/<output_subdir>``.
+
+    With ``previous_site`` (the site this one replaces), a shard whose pages are byte for byte
+    those it indexed last time is not indexed again: its bundle is copied from there
+    (``SOURCES_FILE`` records a digest of each shard's input), so after an edit only the
+    shards holding changed pages run Pagefind.
 
     Only elements inside ``data-pagefind-body`` are indexed (the theme marks the article
     content), minus ``exclude_selectors`` and anything under ``data-pagefind-ignore``. Pages
@@ -849,11 +855,15 @@ def index_site(
         if not marked_any:
             common_streets = [None]
         logs: list[str] = []
+        earlier = _Earlier(previous_site, output_subdir, exclude_selectors, force_language)
+        sources: dict[str, str] = {}
         _assemble(copy, staging / "shard-common", common_streets)
-        logs.append(
-            _run_pagefind(staging / "shard-common", bundle_new, exclude_selectors, force_language,
-                          timeout, "全区公共页面" if areas else "全站")
-        )
+        sources[""] = earlier.digest(staging / "shard-common")
+        if not earlier.lend("", sources[""], bundle_new):
+            logs.append(
+                _run_pagefind(staging / "shard-common", bundle_new, exclude_selectors, force_language,
+                              timeout, "全区公共页面" if areas else "全站")
+            )
         shutil.rmtree(staging / "shard-common", ignore_errors=True)
         languages = _languages(bundle_new / "pagefind-entry.json")
         common_pages = [p for p in pages if (p.marked or not marked_any)
@@ -864,9 +874,11 @@ def index_site(
             folder = staging / f"shard-{shard.id}"
             _assemble(copy, folder, shard.streets)
             output = staging / f"bundle-{shard.id}"
-            logs.append(
-                _run_pagefind(folder, output, exclude_selectors, force_language, timeout, shard.name)
-            )
+            sources[shard.id] = earlier.digest(folder)
+            if not earlier.lend(shard.id, sources[shard.id], output):
+                logs.append(
+                    _run_pagefind(folder, output, exclude_selectors, force_language, timeout, shard.name)
+                )
             shutil.rmtree(folder, ignore_errors=True)
             for lang, count in _languages(output / "pagefind-entry.json").items():
                 languages[lang] = languages.get(lang, 0) + count
@@ -903,6 +915,7 @@ def index_site(
         (bundle_new / SHARDS_FILE).write_text(
             json.dumps(manifest, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
         )
+        (bundle_new / SOURCES_FILE).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
         seconds = time.perf_counter() - started
         warnings = _warnings("\n".join(logs), languages)
         _swap_in(bundle_new, site / output_subdir)
@@ -925,6 +938,54 @@ def index_site(
         place_bucket_max_bytes=largest,
         peak_memory_mb=_peak_child_rss_mb(),
     )
+
+
+SOURCES_FILE = "gongzhi-sources.json"  # shard id ("" for the common bundle) → digest of its input
+
+
+class _Earlier:
+    """The previous site's search bundle, lending the shards whose input has not changed."""
+
+    def __init__(self, previous_site: Path | None, output_subdir: str, exclude_selectors: Sequence[str],
+                 force_language: str | None) -> None:
+        self.bundle = Path(previous_site) / output_subdir if previous_site else None
+        self.sources: dict[str, str] = {}
+        self.shard_ids: set[str] = set()
+        if self.bundle is not None:
+            try:
+                self.sources = json.loads((self.bundle / SOURCES_FILE).read_text(encoding="utf-8"))
+                shards = json.loads((self.bundle / SHARDS_FILE).read_text(encoding="utf-8"))["shards"]
+                self.shard_ids = {str(row["id"]) for row in shards}
+            except (OSError, ValueError, KeyError, TypeError):
+                self.sources, self.bundle = {}, None
+        try:
+            from importlib.metadata import version
+
+            engine = version("pagefind_bin_extended")
+        except Exception:  # noqa: BLE001 - an unknown version only means: never reuse
+            engine = str(time.time())
+        self.settings = json.dumps([engine, list(exclude_selectors), force_language, _FRAGMENT_SIGNATURE.decode()])
+
+    def digest(self, folder: Path) -> str:
+        """What Pagefind would index in ``folder``: every file's path and bytes."""
+        hasher = hashlib.sha256(self.settings.encode("utf-8"))
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = path.relative_to(folder).as_posix().encode("utf-8")
+            hasher.update(len(name).to_bytes(8, "little") + name)
+            hasher.update(hashlib.sha256(path.read_bytes()).digest())
+        return hasher.hexdigest()
+
+    def lend(self, shard_id: str, digest: str, output: Path) -> bool:
+        """Copy the previous bundle of the shard into ``output`` when its input was the same."""
+        if self.bundle is None or self.sources.get(shard_id) != digest:
+            return False
+        source = self.bundle / shard_id if shard_id else self.bundle
+        if not source.is_dir():
+            return False
+        skip = set() if shard_id else {*self.shard_ids, SOURCES_FILE}
+        shutil.copytree(source, output, dirs_exist_ok=True,
+                        ignore=lambda folder, names: [n for n in names if Path(folder) == source and n in skip])
+        return True
 
 
 def _default_shard_pages() -> int:

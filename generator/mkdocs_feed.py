@@ -385,6 +385,31 @@ def _reusing(reuse: Any, theme_dir: Path | None) -> None:
     mkdocs_build._build_page = build_page
 
 
+def _linking_static_files(docs_dir: Path) -> None:
+    """MkDocs copies every static file of the docs folder into the site on every build (the
+    open data's case table: hundreds of MB at district size). A hard link does the same at no
+    cost: the render stage never writes a docs file in place (every write is a rename), so
+    the site's file cannot change under it."""
+    from mkdocs import utils as mkdocs_utils
+
+    copy = mkdocs_utils.copy_file
+    prefix = str(Path(docs_dir).resolve()) + os.sep
+
+    def link_or_copy(source_path: str, output_path: str) -> None:
+        if os.path.realpath(source_path).startswith(prefix) and not os.path.isdir(output_path):
+            try:
+                os.makedirs(os.path.dirname(output_path), exist_ok=True)
+                if os.path.lexists(output_path):
+                    os.unlink(output_path)
+                os.link(source_path, output_path)
+                return
+            except OSError:
+                pass  # another file system: copy
+        copy(source_path, output_path)
+
+    mkdocs_utils.copy_file = link_or_copy
+
+
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
     config_file, docs_dir, site_dir = (Path(a) for a in argv[:3])
@@ -408,6 +433,7 @@ def main(argv: list[str]) -> int:
         config.plugins[PLUGIN_NAME] = _feed_plugin(orders, reuse)
         custom_dir = config.theme.custom_dir
         _reusing(reuse, Path(custom_dir) if custom_dir else None)
+        _linking_static_files(docs_dir)
         answer["startup_s"] = time.perf_counter() - started
         orders.wait(lambda: orders.plan is not None)
         orders.waited = 0.0  # from here on: waits for pages

@@ -375,15 +375,20 @@ def build(
     index: bool = True,
     providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None = None,
     engine: str = "mkdocs",
+    shards: int | None = None,
+    executor: str = "local",
 ) -> BuildReport:
     """Build the site from ``data_dir`` into ``out_dir`` (default: mkdocs.yml's site_dir)
-    with ``engine`` (one of ``ENGINES``)."""
+    with ``engine`` (one of ``ENGINES``). MkDocs builds in ``shards`` runs (``generator.shards``;
+    None: by the site's size) on ``executor`` ("local", or a Dask scheduler's address)."""
     timings: dict[str, float] = {}
     data_dir = Path(data_dir).resolve()
     if not data_dir.is_dir():
         raise BuildError(f"找不到数据文件夹 {data_dir}。")
     if engine not in ENGINES:
         raise BuildError(f"未知的引擎“{engine}”：可选 {'、'.join(ENGINES)}。")
+    if shards is not None and shards < 1:
+        raise BuildError(f"分片数应为正整数，这里是 {shards}。")
 
     # The case files need nothing from the YAML but the community → street map: they are
     # parsed, exported and (once the map is known) counted in a thread, on DuckDB's side of
@@ -395,7 +400,7 @@ def build(
         return _pipeline(
             data_dir, out_dir, case_work, timings,
             config_file=config_file, docs_dir=docs_dir, content_dir=content_dir,
-            today=today, index=index, providers=providers, engine=engine,
+            today=today, index=index, providers=providers, engine=engine, shards=shards, executor=executor,
         )
     finally:
         case_work.cancel()  # a no-op once it has the dataset; stops it when the build failed
@@ -415,6 +420,8 @@ def _pipeline(
     index: bool,
     providers: Iterable[Callable[[RenderContext], Iterable[Page | Asset]]] | None,
     engine: str = "mkdocs",
+    shards: int | None = None,
+    executor: str = "local",
 ) -> BuildReport:
     with _timed(timings, "config"):
         config_file = Path(config_file).resolve()
@@ -435,6 +442,11 @@ def _pipeline(
         try:
             if engine == "zensical":
                 mkdocs = ZensicalProcess(config_file, docs, staging).start()
+            elif _sharded(data_dir, shards, executor):  # several MkDocs runs (shards)
+                from generator.shards import ShardedBuild
+
+                mkdocs = ShardedBuild(config_file, docs, staging, shards=shards, executor=executor,
+                                      previous_site=site if site.is_dir() else None).start()
             else:  # the last site lends the pages whose inputs have not changed (reuse)
                 mkdocs = MkDocsProcess(config_file, docs, staging, previous_site=site if site.is_dir() else None).start()
         except MkDocsError as exc:
@@ -545,6 +557,22 @@ def _site(
 
     pinyin.save()  # names the search stage spelled
     return report
+
+
+def _sharded(data_dir: Path, shards: int | None, executor: str) -> bool:
+    """Whether MkDocs runs in shards: when asked (more than one shard, or an executor), or, left
+    to the build, when the data is large enough that the site may pass ``SHARD_PAGES`` pages
+    (a site has at least one page per YAML file; the shards then decide on the real count)."""
+    from generator.shards import SHARD_PAGES
+
+    if shards is not None or executor != "local":
+        return (shards or 2) > 1 or executor != "local"
+    count = 0
+    for _ in data_dir.rglob("*.yaml"):
+        count += 1
+        if count * 2 > SHARD_PAGES:
+            return True
+    return False
 
 
 def editor_enabled(config_file: Path) -> bool:

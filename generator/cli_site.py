@@ -23,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--no-index", action="store_true", help="跳过搜索索引（仅用于调试）")
     build.add_argument("--engine", choices=("mkdocs", "zensical"), default="mkdocs",
                        help="把页面生成网站的引擎：mkdocs（默认）或 zensical（Material 团队的新引擎，读同一个 mkdocs.yml）")
+    build.add_argument("--shards", type=int, default=None,
+                       help="MkDocs 分几次运行（分片）后合成一个网站；默认按页数决定（超过 8000 页时每个处理器核一片）")
+    build.add_argument("--executor", default="local",
+                       help="分片在哪里运行：local（本机，默认）或 Dask 调度器地址，如 tcp://scheduler:8786")
     build.set_defaults(handler=run_build)
 
     serve = subparsers.add_parser(
@@ -54,6 +58,8 @@ def run_build(args: argparse.Namespace) -> int:
             config_file=Path(args.config) if args.config else DEFAULT_CONFIG,
             index=not args.no_index,
             engine=args.engine,
+            shards=args.shards,
+            executor=args.executor,
         )
     except DataError as exc:
         print(_issues_text(exc.issues), file=sys.stderr)
@@ -86,6 +92,8 @@ def _stage_text(report) -> str:
             if report.mkdocs is not None and report.mkdocs.waited_s >= 0.05:
                 beside.append(f"MkDocs 等候页面 {report.mkdocs.waited_s:.1f} 秒")
             pages = report.mkdocs.pages if report.mkdocs is not None else {}
+            if pages.get("shards", 1) > 1:
+                text += f"（分 {pages['shards']} 片并行）"
             if pages.get("reused"):
                 text += f"（渲染 {pages.get('rendered', 0)} 页，沿用上次网站中未变的 {pages['reused']} 页）"
             if beside:

@@ -93,6 +93,9 @@ class MkDocsProcess:
         self.docs_dir = docs_dir
         self.site_dir = site_dir
         self.previous_site = previous_site  # pages whose inputs are unchanged come from here (reuse)
+        # one shard of a sharded build: the pages it renders, and whether it writes the files
+        # every page shares (static files, 404, sitemap); None: the whole site (see shards)
+        self.shard: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}  # set into the configuration's ``extra`` with the plan
         self.planned_at: float | None = None  # perf_counter when the plan was sent
         self._process: subprocess.Popen[bytes] | None = None
@@ -124,7 +127,7 @@ class MkDocsProcess:
 
     def plan(self, paths: list[str]) -> None:
         self.planned_at = time.perf_counter()
-        self._send({"plan": paths, "extra": self.extra})
+        self._send({"plan": paths, "extra": self.extra, "shard": self.shard})
 
     def ready(self, count: int) -> None:
         # passed on at most every BATCH_SECONDS: MkDocs is far slower per page than the
@@ -234,6 +237,7 @@ class _Orders:
     def __init__(self, stream: BinaryIO) -> None:
         self.plan: list[str] | None = None
         self.extra: dict[str, Any] = {}
+        self.shard: dict[str, Any] | None = None  # {"pages": [...], "common": bool} (shards)
         self.ready = 0
         self.done = False
         self.closed = False
@@ -249,6 +253,7 @@ class _Orders:
                     if "plan" in message:
                         self.plan = list(message["plan"])
                         self.extra = dict(message.get("extra") or {})
+                        self.shard = message.get("shard")
                     self.ready = max(self.ready, int(message.get("ready", 0)))
                     self.done = self.done or bool(message.get("done"))
                     self._changed.notify_all()
@@ -313,6 +318,9 @@ def _feed_plugin(orders: _Orders, reuse: Any) -> Any:
             config["extra"].update(orders.extra)
             reuse.plan = set(orders.plan)
             reuse.extra = dict(orders.extra)
+            if orders.shard is not None:
+                reuse.only = set(orders.shard["pages"])
+                reuse.common = bool(orders.shard.get("common"))
             reuse.wait_ready = self.wait_ready
             # the docs folder's files are the plan's, in its order; the theme's are kept
             docs = config["docs_dir"]
@@ -368,11 +376,16 @@ def _reusing(reuse: Any, theme_dir: Path | None) -> None:
 
     def populate(page: Any, config: Any, files: Any, dirty: bool = False) -> None:
         every_file[:] = [files]
+        if not reuse.mine(page.file.src_uri) and page.file.src_uri not in reuse.nav_pages:
+            page.present_anchor_ids = None  # another shard renders it (its anchors go unchecked here)
+            return
         if not reuse.skip_reading(page):
             read(page, config, files, dirty)
 
     def build_page(page: Any, config: Any, doc_files: Any, nav: Any, env: Any,
                    dirty: bool = False, excluded: bool = False) -> None:
+        if not reuse.mine(page.file.src_uri):
+            return
         if reuse.reuse(page, nav, theme_dir):
             return
         if page.file.src_uri in reuse.skipped:  # the theme or the navigation changed: read it now
@@ -383,6 +396,20 @@ def _reusing(reuse: Any, theme_dir: Path | None) -> None:
 
     mkdocs_build._populate_page = populate
     mkdocs_build._build_page = build_page
+
+    # in a sharded build one shard (the common one) writes what every page shares
+    from mkdocs.structure.files import Files
+
+    copy_static, theme_template, extra_template = (
+        Files.copy_static_files, mkdocs_build._build_theme_template, mkdocs_build._build_extra_template)
+
+    def copy_static_files(self: Any, *args: Any, **kwargs: Any) -> None:
+        if reuse.common:
+            copy_static(self, *args, **kwargs)
+
+    Files.copy_static_files = copy_static_files
+    mkdocs_build._build_theme_template = lambda *a, **k: theme_template(*a, **k) if reuse.common else None
+    mkdocs_build._build_extra_template = lambda *a, **k: extra_template(*a, **k) if reuse.common else None
 
 
 def _linking_static_files(docs_dir: Path) -> None:

@@ -108,6 +108,11 @@ class Reuse:
         self.records: dict[str, dict[str, Any]] = {}
         self.skipped: set[str] = set()
         self.stats = {"read": 0, "skipped_reading": 0, "rendered": 0, "reused": 0}
+        self.only: set[str] | None = None  # a shard's pages (None: every page)
+        self.common = True  # whether this run writes the files every page shares
+
+    def mine(self, src_uri: str) -> bool:
+        return self.only is None or src_uri in self.only
 
     # the keys
 
@@ -199,10 +204,14 @@ class Reuse:
         self.stats["rendered"] += 1
 
     def write_manifest(self) -> None:
-        pages = {uri: self.records[uri] for uri in sorted(self.records) if "page" in self.records[uri]}
-        text = json.dumps({"format": FORMAT, "pages": pages}, ensure_ascii=False, sort_keys=True,
-                          separators=(",", ":"))
-        (self.site_dir / MANIFEST).write_text(text, encoding="utf-8")
+        write_manifest(self.site_dir, {uri: r for uri, r in self.records.items() if "page" in r})
+
+
+def write_manifest(site: Path, pages: dict[str, dict[str, Any]]) -> None:
+    """The manifest of ``pages``: the same bytes for the same pages, whoever wrote them."""
+    text = json.dumps({"format": FORMAT, "pages": dict(sorted(pages.items()))}, ensure_ascii=False,
+                      sort_keys=True, separators=(",", ":"))
+    (site / MANIFEST).write_text(text, encoding="utf-8")
 
 
 def _nav_signature(items: list[Any]) -> list[Any]:

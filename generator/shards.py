@@ -1,0 +1,236 @@
+"""Sharded builds: the site's pages split among several MkDocs runs, assembled into one site.
+
+Above ``SHARD_PAGES`` pages (or when ``gongzhi build --shards N`` asks), the render stage
+writes the whole docs folder first; then every shard is one MkDocs companion run
+(``mkdocs_feed``) that knows every file of the site, so links between shards resolve, but
+reads and renders only its own pages (the pages in the navigation are read by every shard,
+their titles make the navigation). Shard 0, the *common* shard, also writes what every page
+shares: the static files, the theme's assets, ``404.html`` and ``sitemap.xml``. Each shard
+writes into its own folder; when all have succeeded their files are moved into the new site
+and their manifests (``reuse.MANIFEST``) merged, giving the same site as one run would. Any
+failed shard fails the build, which then leaves the previous site in place.
+
+Pages are dealt to the shards in turn, in the order the render stage planned them, so each
+shard has the same mix of page kinds (and the same work). Links with an anchor into another shard's page are resolved but their anchor
+is not checked (the anchor's page is rendered elsewhere); everything else is checked as in
+one run.
+
+Shards run where the executor says:
+
+- ``local`` (the default): one process each, as many at a time as the machine has cores;
+- a Dask distributed scheduler (``tcp://host:8786``): each shard is a task on a worker
+  (``run_shard``). Workers run ``gongzhi``'s code and must see the project folder (docs
+  folder, configuration, theme and the new site's folder) at the same path, on shared storage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from generator.mkdocs_feed import MkDocsError, MkDocsProcess, MkDocsRun
+from generator.reuse import MANIFEST, load_manifest, write_manifest
+
+# Above this many pages a build is split into shards, one per core (measured in
+# bench/bench_shards.py: below it a second MkDocs process costs more than it saves).
+SHARD_PAGES = 8000
+
+
+def plan_shards(paths: list[str], count: int) -> list[list[str]]:
+    """The Markdown pages of ``paths`` dealt in turn to ``count`` shards."""
+    pages = [p for p in paths if p.endswith(".md")]
+    return [pages[i::count] for i in range(count)]
+
+
+@dataclasses.dataclass
+class ShardJob:
+    """One shard's run: everything a worker needs, as plain values (it travels to Dask)."""
+
+    index: int
+    config_file: str
+    docs_dir: str
+    out_dir: str
+    previous_site: str | None
+    plan: list[str]
+    extra: dict[str, Any]
+    pages: list[str]
+
+
+_RUNNING: dict[int, MkDocsProcess] = {}  # local shards' processes, to end them on a failure
+_LOCK = threading.Lock()
+
+
+def run_shard(job: ShardJob) -> dict[str, Any]:
+    """Run one shard to the end (on this machine or a Dask worker); the MkDocs run's figures.
+    Raises ``MkDocsError`` (a Chinese message) when it failed."""
+    for path in (job.docs_dir, job.config_file):
+        if not Path(path).exists():
+            raise MkDocsError(f"第 {job.index + 1} 个分片找不到 {path}：执行分片的机器需要在同一路径看到项目文件夹（如共享存储）。")
+    process = MkDocsProcess(Path(job.config_file), Path(job.docs_dir), Path(job.out_dir),
+                            previous_site=Path(job.previous_site) if job.previous_site else None)
+    process.shard = {"pages": job.pages, "common": job.index == 0}
+    process.extra = job.extra
+    with _LOCK:
+        _RUNNING[job.index] = process
+    try:
+        process.start()
+        process.plan(job.plan)
+        process.ready(len(job.plan))
+        process.done()
+        run = process.finish()
+    finally:
+        with _LOCK:
+            _RUNNING.pop(job.index, None)
+        process.kill()
+    return dataclasses.asdict(run)
+
+
+class ShardedBuild:
+    """The engine stage of a sharded build, seen from the build: the ``render.Feed`` the render
+    stage writes to (it only records the plan), then the shards, then the assembly."""
+
+    def __init__(self, config_file: Path, docs_dir: Path, site_dir: Path, *, shards: int | None,
+                 executor: str = "local", previous_site: Path | None = None) -> None:
+        self.config_file = Path(config_file).resolve()
+        self.docs_dir = Path(docs_dir).resolve()
+        self.site_dir = Path(site_dir).resolve()
+        self.requested = shards  # None: by the page count (SHARD_PAGES), one per core
+        self.count = shards or 1
+        self.executor = executor
+        self.previous_site = previous_site
+        self.extra: dict[str, Any] = {}
+        self.planned_at: float | None = None
+        self.paths: list[str] = []
+        self.folders: list[Path] = []
+
+    def start(self) -> ShardedBuild:
+        if self.executor != "local":
+            _dask_client(self.executor).close()  # fail now, before any page is rendered
+        return self
+
+    # the Feed
+
+    def plan(self, paths: list[str]) -> None:
+        self.planned_at = time.perf_counter()
+        self.paths = list(paths)
+
+    def ready(self, count: int) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+    # the shards
+
+    def finish(self, stop: Callable[[], bool] | None = None, poll: float = 0.2) -> MkDocsRun:
+        if self.requested is None:
+            pages_in_plan = sum(1 for p in self.paths if p.endswith(".md"))
+            self.count = max(1, os.cpu_count() or 1) if pages_in_plan > SHARD_PAGES else 1
+        pages = plan_shards(self.paths, self.count)
+        self.folders = [self.site_dir] + [
+            self.site_dir.with_name(f"{self.site_dir.name}.shard-{i}") for i in range(1, self.count)]
+        for folder in self.folders[1:]:
+            shutil.rmtree(folder, ignore_errors=True)
+        jobs = [ShardJob(i, str(self.config_file), str(self.docs_dir), str(folder),
+                         str(self.previous_site) if self.previous_site else None,
+                         self.paths, dict(self.extra), pages[i])
+                for i, folder in enumerate(self.folders)]
+        started = time.perf_counter()
+        if self.executor == "local":
+            runs = self._local(jobs, stop, poll)
+        else:
+            runs = self._dask(jobs, stop, poll)
+        self._assemble()
+        total = MkDocsRun(build_s=time.perf_counter() - started)
+        total.cpu_s = sum(r["cpu_s"] for r in runs)
+        total.peak_rss_mb = max(r["peak_rss_mb"] for r in runs)
+        total.startup_s = max(r["startup_s"] for r in runs)
+        for run in runs:
+            for key, value in (run.get("pages") or {}).items():
+                total.pages[key] = total.pages.get(key, 0) + value
+        total.pages["shards"] = self.count
+        return total
+
+    def _local(self, jobs: list[ShardJob], stop, poll) -> list[dict[str, Any]]:
+        workers = max(1, min(len(jobs), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gongzhi-shard") as pool:
+            futures = [pool.submit(run_shard, job) for job in jobs]
+            try:
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, timeout=poll, return_when=FIRST_EXCEPTION)
+                    for future in finished:
+                        future.result()  # a failed shard raises here
+                    if stop is not None and stop():
+                        raise MkDocsError("构建已停止：事件记录校验未通过。")
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                self.kill()
+                raise
+            return [f.result() for f in futures]
+
+    def _dask(self, jobs: list[ShardJob], stop, poll) -> list[dict[str, Any]]:
+        client = _dask_client(self.executor)
+        try:
+            futures = client.map(run_shard, jobs, pure=False)
+            try:
+                while not all(f.done() for f in futures):
+                    for future in futures:
+                        if future.status == "error":
+                            future.result()
+                    if stop is not None and stop():
+                        raise MkDocsError("构建已停止：事件记录校验未通过。")
+                    time.sleep(poll)
+                return client.gather(futures)
+            except BaseException:
+                client.cancel(futures)
+                raise
+        finally:
+            client.close()
+
+    def _assemble(self) -> None:
+        """Move the other shards' files into the common shard's folder; one manifest."""
+        pages = dict(load_manifest(self.site_dir))
+        for folder in self.folders[1:]:
+            pages.update(load_manifest(folder))
+            for root, _dirs, files in os.walk(folder):
+                for name in files:
+                    source = Path(root) / name
+                    relative = source.relative_to(folder)
+                    if relative.as_posix() == MANIFEST:
+                        continue
+                    target = self.site_dir / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(source, target)
+            shutil.rmtree(folder, ignore_errors=True)
+        write_manifest(self.site_dir, pages)
+
+    def kill(self) -> None:
+        with _LOCK:
+            running = list(_RUNNING.values())
+        for process in running:
+            process.kill()
+        for folder in self.folders[1:]:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _dask_client(address: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise MkDocsError("用 Dask 执行分片需要 distributed：请运行 scripts/setup。") from exc
+    try:
+        return Client(address, timeout=10, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise MkDocsError(f"无法连接 Dask 调度器 {address}：{exc}") from exc

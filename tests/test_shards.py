@@ -1,0 +1,84 @@
+"""Sharded builds (``generator/shards.py``): several MkDocs runs, on this machine or on Dask
+workers, assembled into the same site one run makes; a failed shard keeps the old site."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from generator.build import BuildError, build
+from generator.shards import plan_shards
+
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = dt.date(2026, 11, 28)
+UNSTABLE = re.compile(r"^pagefind/(?:[^/]+/)?(?:filter/|pagefind\.[^/]*\.pf_meta$|pagefind-entry\.json$)")
+
+
+def _files(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()
+            and not UNSTABLE.match(p.relative_to(site).as_posix())}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("shards")
+    shutil.copytree(ROOT / "data", root / "data", ignore=shutil.ignore_patterns("cases"))
+    return root
+
+
+def _build(project: Path, name: str, **kwargs) -> dict[str, int]:
+    report = build(project / "data", project / name, docs_dir=project / f"docs-{name}", today=TODAY, **kwargs)
+    return report.mkdocs.pages
+
+
+@pytest.fixture(scope="module")
+def single(project: Path) -> dict[str, bytes]:
+    pages = _build(project, "single", shards=1)
+    assert "shards" not in pages
+    return _files(project / "single")
+
+
+def test_pages_are_dealt_evenly() -> None:
+    paths = [f"p{i}.md" for i in range(10)] + ["assets/x.css"]
+    shards = plan_shards(paths, 3)
+    assert shards == [["p0.md", "p3.md", "p6.md", "p9.md"], ["p1.md", "p4.md", "p7.md"], ["p2.md", "p5.md", "p8.md"]]
+
+
+def test_two_local_shards_assemble_into_the_single_build(project: Path, single: dict[str, bytes]) -> None:
+    pages = _build(project, "local", shards=2)
+    assert pages["shards"] == 2 and pages["rendered"] == sum(1 for k in single if k.endswith(".html")) - 2  # 404, admin
+    assert _files(project / "local") == single
+    assert not list(project.glob("*.shard-*"))
+
+
+def test_dask_local_cluster_builds_the_shards(project: Path, single: dict[str, bytes]) -> None:
+    """The same two shards as tasks on a Dask LocalCluster (two worker processes)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        pages = _build(project, "dask", shards=2, executor=cluster.scheduler_address)
+    assert pages["shards"] == 2
+    assert _files(project / "dask") == single
+
+
+def test_a_failed_shard_fails_the_build_and_keeps_the_old_site(project: Path, tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(ROOT / "content", content)
+    site = project / "kept"
+    build(project / "data", site, docs_dir=project / "docs-kept", content_dir=content, today=TODAY, shards=2)
+    before = _files(site)
+    # a page whose link leads nowhere: MkDocs (strict) fails in the shard that renders it
+    (content / "about" / "broken.md").write_text("# 断链\n\n[不存在的页面](nowhere.md)\n", encoding="utf-8")
+    with pytest.raises(BuildError, match="nowhere.md"):
+        build(project / "data", site, docs_dir=project / "docs-kept", content_dir=content, today=TODAY, shards=2)
+    assert _files(site) == before
+    assert not list(project.glob("*.shard-*")) and not list(project.glob(".kept.new-*"))
+
+
+def test_a_wrong_shard_count_is_refused_in_chinese(project: Path) -> None:
+    with pytest.raises(BuildError, match="分片数应为正整数"):
+        build(project / "data", project / "never", shards=0)

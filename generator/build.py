@@ -377,10 +377,13 @@ def build(
     engine: str = "mkdocs",
     shards: int | None = None,
     executor: str = "local",
+    shard_index: int | None = None,
 ) -> BuildReport:
     """Build the site from ``data_dir`` into ``out_dir`` (default: mkdocs.yml's site_dir)
     with ``engine`` (one of ``ENGINES``). MkDocs builds in ``shards`` runs (``generator.shards``;
-    None: by the site's size) on ``executor`` ("local", or a Dask scheduler's address)."""
+    None: by the site's size) on ``executor`` ("local", or a Dask scheduler's address). With
+    ``shard_index`` only that shard is built into ``out_dir`` (a part of the site for
+    ``shards.assemble``, as parallel CI jobs do): no editor, no search index."""
     timings: dict[str, float] = {}
     data_dir = Path(data_dir).resolve()
     if not data_dir.is_dir():
@@ -389,6 +392,8 @@ def build(
         raise BuildError(f"未知的引擎“{engine}”：可选 {'、'.join(ENGINES)}。")
     if shards is not None and shards < 1:
         raise BuildError(f"分片数应为正整数，这里是 {shards}。")
+    if shard_index is not None and (shards is None or not 0 <= shard_index < shards):
+        raise BuildError(f"只构建一个分片时需要给出分片数，且分片序号在 0 到分片数减 1 之间（这里是 {shard_index}）。")
 
     # The case files need nothing from the YAML but the community → street map: they are
     # parsed, exported and (once the map is known) counted in a thread, on DuckDB's side of
@@ -401,6 +406,7 @@ def build(
             data_dir, out_dir, case_work, timings,
             config_file=config_file, docs_dir=docs_dir, content_dir=content_dir,
             today=today, index=index, providers=providers, engine=engine, shards=shards, executor=executor,
+            shard_index=shard_index,
         )
     finally:
         case_work.cancel()  # a no-op once it has the dataset; stops it when the build failed
@@ -422,6 +428,7 @@ def _pipeline(
     engine: str = "mkdocs",
     shards: int | None = None,
     executor: str = "local",
+    shard_index: int | None = None,
 ) -> BuildReport:
     with _timed(timings, "config"):
         config_file = Path(config_file).resolve()
@@ -442,11 +449,11 @@ def _pipeline(
         try:
             if engine == "zensical":
                 mkdocs = ZensicalProcess(config_file, docs, staging).start()
-            elif _sharded(data_dir, shards, executor):  # several MkDocs runs (shards)
+            elif shard_index is not None or _sharded(data_dir, shards, executor):  # several MkDocs runs
                 from generator.shards import ShardedBuild
 
                 mkdocs = ShardedBuild(config_file, docs, staging, shards=shards, executor=executor,
-                                      previous_site=site if site.is_dir() else None).start()
+                                      previous_site=site if site.is_dir() else None, only=shard_index).start()
             else:  # the last site lends the pages whose inputs have not changed (reuse)
                 mkdocs = MkDocsProcess(config_file, docs, staging, previous_site=site if site.is_dir() else None).start()
         except MkDocsError as exc:
@@ -545,6 +552,10 @@ def _site(
     report.case_timings["check"] = round(case_check.seconds, 3)
     _raise_if_errors(case_issues, warnings)
     report.warnings = _sorted([*warnings, *case_issues])
+    if getattr(mkdocs, "only", None) is not None:  # one shard of the site: assembled later
+        with _timed(timings, "swap"):
+            swap(staging, site)
+        return report
     with _timed(timings, "admin"):
         write_editor(staging, data_dir, Path(config.config_file_path))
     if index:
@@ -557,6 +568,35 @@ def _site(
 
     pinyin.save()  # names the search stage spelled
     return report
+
+
+def assemble_site(parts: list[Path], out_dir: Path | None = None, *, data_dir: Path = DEFAULT_DATA,
+                  config_file: Path = DEFAULT_CONFIG, index: bool = True) -> tuple[Path, int, bool, list[str]]:
+    """One site from shard folders built apart (``build(..., shards=N, shard_index=K)``): their
+    files, the editor and the search index, swapped in; the old site stays when anything fails.
+    Returns the site, its page count, whether it was indexed and the indexer's notes."""
+    from generator.shards import AssembleError, assemble
+
+    config_file = Path(config_file).resolve()
+    config = load_config(config_file)
+    site = Path(out_dir).resolve() if out_dir else Path(config["site_dir"])
+    missing = [str(p) for p in parts if not Path(p).is_dir()]
+    if missing:
+        raise BuildError(f"找不到分片文件夹：{'、'.join(missing)}。")
+    site.parent.mkdir(parents=True, exist_ok=True)
+    staging = site.with_name(f".{site.name}.new-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        try:
+            pages = assemble([Path(p) for p in parts], staging)
+        except AssembleError as exc:
+            raise BuildError(str(exc)) from exc
+        write_editor(staging, Path(data_dir).resolve(), config_file)
+        indexed, notes = index_site(staging, previous_site=site if site.is_dir() else None) if index else (False, [])
+        swap(staging, site)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return site, pages, indexed, notes
 
 
 def _sharded(data_dir: Path, shards: int | None, executor: str) -> bool:

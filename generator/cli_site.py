@@ -27,7 +27,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="MkDocs 分几次运行（分片）后合成一个网站；默认按页数决定（超过 8000 页时每个处理器核一片）")
     build.add_argument("--executor", default="local",
                        help="分片在哪里运行：local（本机，默认）或 Dask 调度器地址，如 tcp://scheduler:8786")
+    build.add_argument("--shard-index", type=int, default=None,
+                       help="只构建第几个分片（从 0 数起，需同时给 --shards），输出一部分网站，由 gongzhi assemble 合成；用于并行的 CI 作业")
     build.set_defaults(handler=run_build)
+
+    assemble = subparsers.add_parser(
+        "assemble",
+        help="把分别构建的分片合成一个网站，并建立搜索索引",
+        description="把 gongzhi build --shards N --shard-index K 分别生成的各分片文件夹合成一个网站，"
+        "加上网页编辑器并建立搜索索引，再原子替换输出文件夹；任何一步失败都保留原网站。",
+    )
+    assemble.add_argument("parts", nargs="+", help="各分片的输出文件夹")
+    assemble.add_argument("--out", default=None, help="网站输出文件夹（默认 mkdocs.yml 中的 site_dir）")
+    assemble.add_argument("--data", default="data", help="数据文件夹（默认 data），网页编辑器的配置由它生成")
+    assemble.add_argument("--config", default=None, help="MkDocs 配置文件（默认仓库中的 mkdocs.yml）")
+    assemble.set_defaults(handler=run_assemble)
 
     serve = subparsers.add_parser(
         "serve",
@@ -60,6 +74,7 @@ def run_build(args: argparse.Namespace) -> int:
             engine=args.engine,
             shards=args.shards,
             executor=args.executor,
+            shard_index=args.shard_index,
         )
     except DataError as exc:
         print(_issues_text(exc.issues), file=sys.stderr)
@@ -73,11 +88,34 @@ def run_build(args: argparse.Namespace) -> int:
         print(_issues_text(report.warnings), file=sys.stderr)
     for note in report.index_notes:
         print(f"搜索索引提示：{note}", file=sys.stderr)
+    if args.shard_index is not None:
+        print(f"第 {args.shard_index} 个分片（共 {args.shards} 片）已生成：{report.site_dir}"
+              f"（渲染 {report.mkdocs.pages.get('rendered', 0)} 页，沿用 {report.mkdocs.pages.get('reused', 0)} 页；"
+              f"全部分片生成后用 gongzhi assemble 合成网站）")
+        return EXIT_OK
     print(
         f"网站已生成：{report.site_dir}（页面：新写入或更新 {report.pages_written} 个，"
         f"未变 {report.pages_unchanged} 个，删除 {report.pages_deleted} 个；"
         f"{'已建立搜索索引' if report.indexed else '未建立搜索索引'}；{_stage_text(report)}）"
     )
+    return EXIT_OK
+
+
+def run_assemble(args: argparse.Namespace) -> int:
+    from generator.build import DEFAULT_CONFIG, BuildError, assemble_site
+
+    try:
+        site, pages, indexed, notes = assemble_site(
+            [Path(p) for p in args.parts], Path(args.out) if args.out else None, data_dir=Path(args.data),
+            config_file=Path(args.config) if args.config else DEFAULT_CONFIG,
+        )
+    except BuildError as exc:
+        print(f"合成失败：{exc}", file=sys.stderr)
+        print("原网站保持不变。", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    for note in notes:
+        print(f"搜索索引提示：{note}", file=sys.stderr)
+    print(f"网站已合成：{site}（{len(args.parts)} 个分片，{pages} 个页面；{'已建立搜索索引' if indexed else '未建立搜索索引'}）")
     return EXIT_OK
 
 

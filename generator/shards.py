@@ -97,7 +97,7 @@ class ShardedBuild:
     stage writes to (it only records the plan), then the shards, then the assembly."""
 
     def __init__(self, config_file: Path, docs_dir: Path, site_dir: Path, *, shards: int | None,
-                 executor: str = "local", previous_site: Path | None = None) -> None:
+                 executor: str = "local", previous_site: Path | None = None, only: int | None = None) -> None:
         self.config_file = Path(config_file).resolve()
         self.docs_dir = Path(docs_dir).resolve()
         self.site_dir = Path(site_dir).resolve()
@@ -105,6 +105,7 @@ class ShardedBuild:
         self.count = shards or 1
         self.executor = executor
         self.previous_site = previous_site
+        self.only = only  # build just this shard (into site_dir), for assemble()
         self.extra: dict[str, Any] = {}
         self.planned_at: float | None = None
         self.paths: list[str] = []
@@ -137,6 +138,13 @@ class ShardedBuild:
             pages_in_plan = sum(1 for p in self.paths if p.endswith(".md"))
             self.count = max(1, os.cpu_count() or 1) if pages_in_plan > SHARD_PAGES else 1
         pages = plan_shards(self.paths, self.count)
+        if self.only is not None:  # one shard, straight into the site folder
+            job = ShardJob(self.only, str(self.config_file), str(self.docs_dir), str(self.site_dir),
+                           str(self.previous_site) if self.previous_site else None, self.paths,
+                           dict(self.extra), pages[self.only])
+            started = time.perf_counter()
+            (run,) = self._local([job], stop, poll)
+            return _total([run], time.perf_counter() - started, self.count)
         self.folders = [self.site_dir] + [
             self.site_dir.with_name(f"{self.site_dir.name}.shard-{i}") for i in range(1, self.count)]
         for folder in self.folders[1:]:
@@ -151,15 +159,7 @@ class ShardedBuild:
         else:
             runs = self._dask(jobs, stop, poll)
         self._assemble()
-        total = MkDocsRun(build_s=time.perf_counter() - started)
-        total.cpu_s = sum(r["cpu_s"] for r in runs)
-        total.peak_rss_mb = max(r["peak_rss_mb"] for r in runs)
-        total.startup_s = max(r["startup_s"] for r in runs)
-        for run in runs:
-            for key, value in (run.get("pages") or {}).items():
-                total.pages[key] = total.pages.get(key, 0) + value
-        total.pages["shards"] = self.count
-        return total
+        return _total(runs, time.perf_counter() - started, self.count)
 
     def _local(self, jobs: list[ShardJob], stop, poll) -> list[dict[str, Any]]:
         workers = max(1, min(len(jobs), os.cpu_count() or 1))
@@ -204,15 +204,7 @@ class ShardedBuild:
         pages = dict(load_manifest(self.site_dir))
         for folder in self.folders[1:]:
             pages.update(load_manifest(folder))
-            for root, _dirs, files in os.walk(folder):
-                for name in files:
-                    source = Path(root) / name
-                    relative = source.relative_to(folder)
-                    if relative.as_posix() == MANIFEST:
-                        continue
-                    target = self.site_dir / relative
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(source, target)
+            _move_files(folder, self.site_dir, move=True)
             shutil.rmtree(folder, ignore_errors=True)
         write_manifest(self.site_dir, pages)
 
@@ -223,6 +215,57 @@ class ShardedBuild:
             process.kill()
         for folder in self.folders[1:]:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _total(runs: list[dict[str, Any]], seconds: float, count: int) -> MkDocsRun:
+    total = MkDocsRun(build_s=seconds)
+    total.cpu_s = sum(r["cpu_s"] for r in runs)
+    total.peak_rss_mb = max(r["peak_rss_mb"] for r in runs)
+    total.startup_s = max(r["startup_s"] for r in runs)
+    for run in runs:
+        for key, value in (run.get("pages") or {}).items():
+            total.pages[key] = total.pages.get(key, 0) + value
+    total.pages["shards"] = count
+    return total
+
+
+def _move_files(folder: Path, target: Path, *, move: bool) -> None:
+    """Every file of ``folder`` (but its manifest) into the same place under ``target``."""
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            source = Path(root) / name
+            relative = source.relative_to(folder)
+            if relative.as_posix() == MANIFEST:
+                continue
+            destination = target / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if move:
+                os.replace(source, destination)
+            else:
+                shutil.copy2(source, destination)
+
+
+class AssembleError(Exception):
+    """The parts do not make a site (Chinese message)."""
+
+
+def assemble(parts: list[Path], target: Path) -> int:
+    """Shard folders built separately (``gongzhi build --shards N --shard-index K``, one CI job
+    each) copied into ``target`` with one manifest; the number of pages."""
+    pages: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        found = load_manifest(part)
+        if not (part / MANIFEST).is_file():
+            raise AssembleError(f"{part} 不是分片的输出（缺少 {MANIFEST}）。")
+        overlap = set(found) & set(pages)
+        if overlap:
+            raise AssembleError(f"{part} 与其他分片有相同的页面（如 {sorted(overlap)[0]}）：是不是同一个分片给了两次？")
+        pages.update(found)
+        _move_files(part, target, move=False)
+    if not (target / "sitemap.xml").is_file() and not (target / "404.html").is_file():
+        raise AssembleError("缺少第 0 个分片：它写出各页共用的文件（样式、脚本、404 页和站点地图）。")
+    write_manifest(target, pages)
+    return len(pages)
 
 
 def _dask_client(address: str) -> Any:

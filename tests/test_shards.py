@@ -82,3 +82,24 @@ def test_a_failed_shard_fails_the_build_and_keeps_the_old_site(project: Path, tm
 def test_a_wrong_shard_count_is_refused_in_chinese(project: Path) -> None:
     with pytest.raises(BuildError, match="分片数应为正整数"):
         build(project / "data", project / "never", shards=0)
+
+
+def test_shards_built_apart_assemble_into_the_single_build(project: Path, single: dict[str, bytes]) -> None:
+    """As the CI matrix does: each shard by its own command, then ``gongzhi assemble``."""
+    from generator.build import assemble_site
+
+    parts = []
+    for index in range(3):
+        part = project / f"part-{index}"
+        report = build(project / "data", part, docs_dir=project / f"docs-part-{index}", today=TODAY,
+                       shards=3, shard_index=index)
+        assert not report.indexed and not (part / "admin").exists()
+        parts.append(part)
+    site, pages, indexed, _notes = assemble_site(parts, project / "assembled", data_dir=project / "data")
+    assert indexed and pages == sum(1 for k in single if k.endswith(".html")) - 2
+    assert _files(site) == single
+    with pytest.raises(BuildError, match="缺少第 0 个分片"):
+        assemble_site(parts[1:], project / "assembled", data_dir=project / "data")
+    with pytest.raises(BuildError, match="同一个分片给了两次"):
+        assemble_site([parts[0], parts[1], parts[1]], project / "assembled", data_dir=project / "data")
+    assert _files(site) == single  # the failed assemblies left it alone

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--engine", choices=("mkdocs", "zensical"), default="mkdocs",
                        help="把页面生成网站的引擎：mkdocs（默认）或 zensical（Material 团队的新引擎，读同一个 mkdocs.yml）")
     build.add_argument("--shards", type=int, default=None,
-                       help="MkDocs 分几次运行（分片）后合成一个网站；默认按页数决定（超过 8000 页时每个处理器核一片）")
+                       help="MkDocs 分几次运行（分片）后合成一个网站；默认按页数决定（超过 3000 页时每个处理器核一片）")
     build.add_argument("--executor", default="local",
                        help="分片在哪里运行：local（本机，默认）或 Dask 调度器地址，如 tcp://scheduler:8786")
     build.add_argument("--shard-index", type=int, default=None,

@@ -38,9 +38,11 @@ from typing import Any
 from generator.mkdocs_feed import MkDocsError, MkDocsProcess, MkDocsRun
 from generator.reuse import MANIFEST, load_manifest, write_manifest
 
-# Above this many pages a build is split into shards, one per core (measured in
-# bench/bench_shards.py: below it a second MkDocs process costs more than it saves).
-SHARD_PAGES = 8000
+# Above this many pages a build is split into shards, one per core. Measured on this 2-core
+# machine (bench/bench_shards.py, full builds): the sample's 318 pages took 5.0 s as one run
+# and 6.4 s as 2 shards; the district's 4,020 pages 37.0 s and 33.6 s. The line is drawn
+# between the two, nearer the larger: below it a second MkDocs process costs more than it saves.
+SHARD_PAGES = 3000
 
 
 def plan_shards(paths: list[str], count: int) -> list[list[str]]:

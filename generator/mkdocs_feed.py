@@ -84,6 +84,19 @@ class MkDocsRun:
 # --- the build's side --------------------------------------------------------------------------
 
 
+def wait_or_stop(process: subprocess.Popen[Any], stop: Callable[[], bool] | None, poll: float,
+                 kill: Callable[[], None]) -> None:
+    """Wait for an engine's process; when ``stop()`` turns true first, ``kill()`` and raise."""
+    while True:
+        try:
+            process.wait(timeout=poll)
+            return
+        except subprocess.TimeoutExpired:
+            if stop is not None and stop():
+                kill()
+                raise MkDocsError("构建已停止：事件记录校验未通过。") from None
+
+
 class MkDocsProcess:
     """The companion, seen from the build: a ``render.Feed`` that MkDocs follows."""
 
@@ -166,14 +179,7 @@ class MkDocsProcess:
         """
         process = self._process
         assert process is not None, "start() first"
-        while True:
-            try:
-                process.wait(timeout=poll)
-                break
-            except subprocess.TimeoutExpired:
-                if stop is not None and stop():
-                    self.kill()
-                    raise MkDocsError("构建已停止：事件记录校验未通过。") from None
+        wait_or_stop(process, stop, poll, self.kill)
         answer = self._answer()
         tail = self._stderr_tail() if answer is None else ""
         self.kill()  # it has ended: this lets go of the pipe and the answer files

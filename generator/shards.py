@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.mkdocs_feed import MkDocsError, MkDocsProcess, MkDocsRun
+from generator.render import Feed
 from generator.reuse import MANIFEST, load_manifest, write_manifest
 
 # Above this many pages a build is split into shards, one per core. Measured on this 2-core
@@ -94,7 +95,7 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
     return dataclasses.asdict(run)
 
 
-class ShardedBuild:
+class ShardedBuild(Feed):
     """The engine stage of a sharded build, seen from the build: the ``render.Feed`` the render
     stage writes to (it only records the plan), then the shards, then the assembly."""
 
@@ -120,18 +121,9 @@ class ShardedBuild:
 
     # the Feed
 
-    def plan(self, paths: list[str]) -> None:
+    def plan(self, paths: list[str]) -> None:  # the rest of the Feed: nothing to pass on
         self.planned_at = time.perf_counter()
         self.paths = list(paths)
-
-    def ready(self, count: int) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def done(self) -> None:
-        pass
 
     # the shards
 

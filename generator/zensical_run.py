@@ -27,7 +27,14 @@ from typing import Any
 import yaml
 
 from generator.issues import first_line
-from generator.mkdocs_feed import MkDocsError, MkDocsRun, compact_whitespace, read_settings
+from generator.mkdocs_feed import (
+    MkDocsError,
+    MkDocsRun,
+    compact_whitespace,
+    read_settings,
+    wait_or_stop,
+)
+from generator.render import Feed
 
 CONFIG_NAME = ".gongzhi-zensical.yml"  # the run's configuration (removed afterwards)
 # Zensical's own search index: the site is searched with Pagefind (generator/search.py)
@@ -45,7 +52,7 @@ def zensical_command() -> list[str]:
     raise MkDocsError("找不到 Zensical：请运行 scripts/setup（它安装 pyproject.toml 中固定的版本）。")
 
 
-class ZensicalProcess:
+class ZensicalProcess(Feed):
     """Zensical, seen from the build: the same ``render.Feed`` as ``MkDocsProcess``; the engine
     starts when the render stage says ``done``."""
 
@@ -64,16 +71,10 @@ class ZensicalProcess:
         zensical_command()  # fail now, before any page is rendered, when it is missing
         return self
 
-    # the Feed the render stage talks to
+    # the Feed the render stage talks to (ready and flush: nothing to pass on)
 
     def plan(self, paths: list[str]) -> None:
         self.planned_at = time.perf_counter()
-
-    def ready(self, count: int) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
 
     def done(self) -> None:
         root = Path(os.path.commonpath([self.docs_dir, self.site_dir.parent]))
@@ -108,14 +109,7 @@ class ZensicalProcess:
         process = self._process
         if process is None:
             raise MkDocsError("Zensical 没有启动：页面没有写完。")
-        while True:
-            try:
-                process.wait(timeout=poll)
-                break
-            except subprocess.TimeoutExpired:
-                if stop is not None and stop():
-                    self.kill()
-                    raise MkDocsError("构建已停止：事件记录校验未通过。") from None
+        wait_or_stop(process, stop, poll, self.kill)
         build_s = time.perf_counter() - self._started
         output = self._output()
         if process.returncode != 0:

@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from site_compare import site_files
 
 from generator.build import build
 from generator.reuse import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 11, 28)
-# Pagefind writes its filter files and the entry naming them in a different order on every
-# run, whatever the input (two full builds differ there too); its page fragments do not.
-UNSTABLE = re.compile(r"^pagefind/(?:[^/]+/)?(?:filter/|pagefind\.[^/]*\.pf_meta$|pagefind-entry\.json$)")
-
-
-def _files(site: Path) -> dict[str, bytes]:
-    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()
-            and not UNSTABLE.match(p.relative_to(site).as_posix())}
 
 
 def _append(path: Path, old: str, new: str) -> None:
@@ -98,7 +90,7 @@ def test_a_rebuild_after_an_edit_equals_a_full_build(first: Path, tmp_path: Path
     EDITS[edit](project)
     incremental = _build(project, project / "site")  # beside the last site: reuses it
     _build(project, project / "fresh")  # no last site: renders every page
-    assert _files(project / "site") == _files(project / "fresh")
+    assert site_files(project / "site") == site_files(project / "fresh")
     total = incremental["reused"] + incremental["rendered"]
     if edit == "a template":  # every page's frame changed
         assert incremental["reused"] == 0
@@ -155,4 +147,4 @@ def test_only_the_search_shards_with_changed_pages_are_indexed_again(
     runs.clear()
     _build(project, project / "fresh")
     assert len(runs) == shards
-    assert _files(project / "site") == _files(project / "fresh")
+    assert site_files(project / "site") == site_files(project / "fresh")

@@ -4,23 +4,17 @@ workers, assembled into the same site one run makes; a failed shard keeps the ol
 from __future__ import annotations
 
 import datetime as dt
-import re
 import shutil
 from pathlib import Path
 
 import pytest
+from site_compare import site_files
 
 from generator.build import BuildError, build
 from generator.shards import plan_shards
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 11, 28)
-UNSTABLE = re.compile(r"^pagefind/(?:[^/]+/)?(?:filter/|pagefind\.[^/]*\.pf_meta$|pagefind-entry\.json$)")
-
-
-def _files(site: Path) -> dict[str, bytes]:
-    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()
-            and not UNSTABLE.match(p.relative_to(site).as_posix())}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def _build(project: Path, name: str, **kwargs) -> dict[str, int]:
 def single(project: Path) -> dict[str, bytes]:
     pages = _build(project, "single", shards=1)
     assert "shards" not in pages
-    return _files(project / "single")
+    return site_files(project / "single")
 
 
 def test_pages_are_dealt_evenly() -> None:
@@ -51,7 +45,7 @@ def test_pages_are_dealt_evenly() -> None:
 def test_two_local_shards_assemble_into_the_single_build(project: Path, single: dict[str, bytes]) -> None:
     pages = _build(project, "local", shards=2)
     assert pages["shards"] == 2 and pages["rendered"] == sum(1 for k in single if k.endswith(".html")) - 2  # 404, admin
-    assert _files(project / "local") == single
+    assert site_files(project / "local") == single
     assert not list(project.glob("*.shard-*"))
 
 
@@ -62,7 +56,7 @@ def test_dask_local_cluster_builds_the_shards(project: Path, single: dict[str, b
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         pages = _build(project, "dask", shards=2, executor=cluster.scheduler_address)
     assert pages["shards"] == 2
-    assert _files(project / "dask") == single
+    assert site_files(project / "dask") == single
 
 
 def test_a_failed_shard_fails_the_build_and_keeps_the_old_site(project: Path, tmp_path: Path) -> None:
@@ -70,12 +64,12 @@ def test_a_failed_shard_fails_the_build_and_keeps_the_old_site(project: Path, tm
     shutil.copytree(ROOT / "content", content)
     site = project / "kept"
     build(project / "data", site, docs_dir=project / "docs-kept", content_dir=content, today=TODAY, shards=2)
-    before = _files(site)
+    before = site_files(site)
     # a page whose link leads nowhere: MkDocs (strict) fails in the shard that renders it
     (content / "about" / "broken.md").write_text("# 断链\n\n[不存在的页面](nowhere.md)\n", encoding="utf-8")
     with pytest.raises(BuildError, match="nowhere.md"):
         build(project / "data", site, docs_dir=project / "docs-kept", content_dir=content, today=TODAY, shards=2)
-    assert _files(site) == before
+    assert site_files(site) == before
     assert not list(project.glob("*.shard-*")) and not list(project.glob(".kept.new-*"))
 
 
@@ -97,9 +91,9 @@ def test_shards_built_apart_assemble_into_the_single_build(project: Path, single
         parts.append(part)
     site, pages, indexed, _notes = assemble_site(parts, project / "assembled", data_dir=project / "data")
     assert indexed and pages == sum(1 for k in single if k.endswith(".html")) - 2
-    assert _files(site) == single
+    assert site_files(site) == single
     with pytest.raises(BuildError, match="缺少第 0 个分片"):
         assemble_site(parts[1:], project / "assembled", data_dir=project / "data")
     with pytest.raises(BuildError, match="同一个分片给了两次"):
         assemble_site([parts[0], parts[1], parts[1]], project / "assembled", data_dir=project / "data")
-    assert _files(site) == single  # the failed assemblies left it alone
+    assert site_files(site) == single  # the failed assemblies left it alone

@@ -385,8 +385,12 @@ def _reusing(reuse: Any, theme_dir: Path | None) -> None:
         if not reuse.mine(page.file.src_uri) and page.file.src_uri not in reuse.nav_pages:
             page.present_anchor_ids = None  # another shard renders it (its anchors go unchecked here)
             return
-        if not reuse.skip_reading(page):
+        if reuse.skip_reading(page):
+            return
+        if page.file.src_uri in reuse.nav_pages:  # its title is needed for the navigation now
             read(page, config, files, dirty)
+        else:  # read just before it is rendered: one page's HTML in memory at a time, not all
+            reuse.skipped.add(page.file.src_uri)
 
     def build_page(page: Any, config: Any, doc_files: Any, nav: Any, env: Any,
                    dirty: bool = False, excluded: bool = False) -> None:
@@ -394,11 +398,13 @@ def _reusing(reuse: Any, theme_dir: Path | None) -> None:
             return
         if reuse.reuse(page, nav, theme_dir):
             return
-        if page.file.src_uri in reuse.skipped:  # the theme or the navigation changed: read it now
+        if page.file.src_uri in reuse.skipped:  # not read yet (or the theme or the navigation changed)
             reuse.skipped.discard(page.file.src_uri)
             read(page, config, every_file[0], dirty)
         render(page, config, doc_files, nav, env, dirty, excluded)
         reuse.rendered(page)
+        if page.file.src_uri not in reuse.nav_pages:  # (a page's title falls back to its content)
+            page.content = page.markdown = None  # written: nothing reads them again (anchors are kept)
 
     mkdocs_build._populate_page = populate
     mkdocs_build._build_page = build_page

@@ -392,6 +392,8 @@ def build(
         raise BuildError(f"未知的引擎“{engine}”：可选 {'、'.join(ENGINES)}。")
     if shards is not None and shards < 1:
         raise BuildError(f"分片数应为正整数，这里是 {shards}。")
+    if engine == "zensical" and ((shards or 1) > 1 or executor != "local" or shard_index is not None):
+        raise BuildError("分片构建只用于 MkDocs 引擎：Zensical 一次生成整个网站。")
     if shard_index is not None and (shards is None or not 0 <= shard_index < shards):
         raise BuildError(f"只构建一个分片时需要给出分片数，且分片序号在 0 到分片数减 1 之间（这里是 {shard_index}）。")
 

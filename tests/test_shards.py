@@ -73,9 +73,14 @@ def test_a_failed_shard_fails_the_build_and_keeps_the_old_site(project: Path, tm
     assert not list(project.glob("*.shard-*")) and not list(project.glob(".kept.new-*"))
 
 
-def test_a_wrong_shard_count_is_refused_in_chinese(project: Path) -> None:
+def test_wrong_shard_settings_are_refused_in_chinese(project: Path) -> None:
     with pytest.raises(BuildError, match="分片数应为正整数"):
         build(project / "data", project / "never", shards=0)
+    with pytest.raises(BuildError, match="分片序号"):
+        build(project / "data", project / "never", shard_index=1)
+    with pytest.raises(BuildError, match="只用于 MkDocs"):
+        build(project / "data", project / "never", shards=2, engine="zensical")
+    assert not (project / "never").exists()
 
 
 def test_shards_built_apart_assemble_into_the_single_build(project: Path, single: dict[str, bytes]) -> None:

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 MANIFEST = ".gongzhi-build.json"
 FORMAT = 1
@@ -134,6 +135,7 @@ class Reuse:
                 signature.append(target)  # checked (or not) the same way whatever else changed
                 continue
             path, _, anchor = target.partition("#")
+            path = unquote(path.partition("?")[0])  # as MkDocs reads it: new%20page.md is "new page.md"
             resolved = posixpath.normpath(posixpath.join(here, path)) if path else src_uri
             present = resolved in self.plan
             entry = f"{target}\0{resolved}\0{int(present)}"

@@ -128,9 +128,9 @@ class ShardedBuild(Feed):
     # the shards
 
     def finish(self, stop: Callable[[], bool] | None = None, poll: float = 0.2) -> MkDocsRun:
-        if self.requested is None:
+        if self.requested is None:  # one shard per core here, or per worker of the cluster
             pages_in_plan = sum(1 for p in self.paths if p.endswith(".md"))
-            self.count = max(1, os.cpu_count() or 1) if pages_in_plan > SHARD_PAGES else 1
+            self.count = self._cores() if pages_in_plan > SHARD_PAGES else 1
         pages = plan_shards(self.paths, self.count)
         if self.only is not None:  # one shard, straight into the site folder
             job = ShardJob(self.only, str(self.config_file), str(self.docs_dir), str(self.site_dir),
@@ -154,6 +154,15 @@ class ShardedBuild(Feed):
             runs = self._dask(jobs, stop, poll)
         self._assemble()
         return _total(runs, time.perf_counter() - started, self.count)
+
+    def _cores(self) -> int:
+        if self.executor == "local":
+            return max(1, os.cpu_count() or 1)
+        client = _dask_client(self.executor)
+        try:
+            return max(1, len(client.scheduler_info().get("workers", {})))
+        finally:
+            client.close()
 
     def _local(self, jobs: list[ShardJob], stop, poll) -> list[dict[str, Any]]:
         workers = max(1, min(len(jobs), os.cpu_count() or 1))

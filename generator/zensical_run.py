@@ -4,12 +4,13 @@
 ``zensical build`` once they are all written: Zensical reads mkdocs.yml but runs no MkDocs
 plugins, so it cannot follow the render stage page by page the way the MkDocs companion does
 (``mkdocs_feed``). What the companion's plugin does is done here instead: the configuration
-gets the build's ``extra`` values, and every page loses the theme's indentation
-(``compact_whitespace``) after the build.
+gets the build's ``extra`` values (and Zensical's own search turned off), and every page loses
+the theme's indentation (``compact_whitespace``) after the build.
 
 Zensical insists that the docs and site folders lie inside its "project root", the folder of
-its configuration file, so the configuration it reads is a copy of mkdocs.yml, written for
-the run into the nearest folder holding both, with absolute paths to the theme.
+its configuration file, so the configuration it reads is a copy of mkdocs.yml written for the
+run beside the docs folder, with absolute paths to the theme; Zensical builds the site into a
+folder there (its cache, ``.cache``, lands there too), which then becomes the new site.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ from generator.mkdocs_feed import (
 from generator.render import Feed
 
 CONFIG_NAME = ".gongzhi-zensical.yml"  # the run's configuration (removed afterwards)
-# Zensical's own search index: the site is searched with Pagefind (generator/search.py)
-OWN_SEARCH_INDEX = "search.json"
 
 
 def zensical_command() -> list[str]:
@@ -65,6 +64,7 @@ class ZensicalProcess(Feed):
         self._process: subprocess.Popen[bytes] | None = None
         self._config: Path | None = None
         self._log: Path | None = None
+        self._built: Path | None = None  # where Zensical writes the site (inside its project root)
         self._started = 0.0
 
     def start(self) -> ZensicalProcess:
@@ -77,15 +77,20 @@ class ZensicalProcess(Feed):
         self.planned_at = time.perf_counter()
 
     def done(self) -> None:
-        root = Path(os.path.commonpath([self.docs_dir, self.site_dir.parent]))
+        root = self.docs_dir.parent
+        self._built = root / f"{CONFIG_NAME}.site-{os.getpid()}"
+        shutil.rmtree(self._built, ignore_errors=True)
         config = _read(self.config_file)
         theme = dict(config.get("theme") or {})
         if theme.get("custom_dir"):
             theme["custom_dir"] = str((self.config_file.parent / theme["custom_dir"]).resolve())
         config.update(
+            # Zensical's own search index is off: the site is searched with Pagefind, and
+            # Zensical's refuses an index page with thousands of rows (a city's communities)
+            plugins={"search": {"enabled": False}},
             theme=theme,
             docs_dir=os.path.relpath(self.docs_dir, root),
-            site_dir=os.path.relpath(self.site_dir, root),
+            site_dir=self._built.name,
             extra={**(config.get("extra") or {}), **self.extra},
         )
         self._config = root / CONFIG_NAME
@@ -115,7 +120,10 @@ class ZensicalProcess(Feed):
         if process.returncode != 0:
             self.kill()
             raise MkDocsError(f"Zensical 构建失败（严格模式，警告也视为错误）：\n{output}")
-        (self.site_dir / OWN_SEARCH_INDEX).unlink(missing_ok=True)
+        shutil.rmtree(self.site_dir, ignore_errors=True)
+        self.site_dir.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self._built), str(self.site_dir))  # a rename on the same file system
+        (self.site_dir / "search.json").unlink(missing_ok=True)  # Zensical's own (empty) index
         for page in self.site_dir.rglob("*.html"):
             text = page.read_text(encoding="utf-8")
             compacted = compact_whitespace(text)
@@ -142,6 +150,8 @@ class ZensicalProcess(Feed):
         for path in (self._config, self._log):
             if path is not None:
                 path.unlink(missing_ok=True)
+        if self._built is not None:
+            shutil.rmtree(self._built, ignore_errors=True)
 
 
 def _read(config_file: Path) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def test_a_failing_zensical_build_keeps_the_old_site(tmp_path: Path) -> None:
         build(project / "data", site, config_file=project / "mkdocs.yml", docs_dir=project / "build" / "docs",
               content_dir=ROOT / "content", today=TODAY, index=False, engine="zensical")
     assert (site / "index.html").read_bytes() == before
-    assert not list(project.glob(".gongzhi-zensical*"))  # the run's configuration is gone
+    assert not list(project.rglob(".gongzhi-zensical*"))  # the run's configuration and site are gone
     assert not list(project.glob(".site.new-*"))
 
 

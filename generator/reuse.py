@@ -174,7 +174,9 @@ class Reuse:
     def reuse(self, page: Any, nav: Any, theme_dir: Path | None) -> bool:
         """True when the previous site's file was put in place of rendering the page."""
         src_uri = page.file.src_uri
-        record = self.records.setdefault(src_uri, {"source": self.source_key(src_uri)})
+        record = self.records.get(src_uri)
+        if record is None:  # not asked before reading (computed once: it reads and hashes the page)
+            record = self.records[src_uri] = {"source": self.source_key(src_uri)}
         record["page"] = _digest(record["source"], self.dynamic_digest(nav, theme_dir))
         before = self.previous.get(src_uri)
         if not before or before.get("page") != record["page"] or self.previous_site is None:

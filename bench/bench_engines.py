@@ -11,7 +11,8 @@ For each engine, in a child process each, the whole ``gongzhi build`` pipeline:
   (``generator/reuse.py``) and only the search shards with changed pages are indexed again;
   Zensical keeps its own cache (``.cache`` beside the project) and renders what it decides to.
 
-It reports wall time, peak memory (the largest process of the build's tree) and each time's
+It reports wall time, peak memory (the most the build's processes held at once, sampled every
+0.5 s; ``generator/memory.py``) and each time's
 ratio to the full MkDocs build, to stdout and ``bench/results/engines-<tier>.json``. The data
 comes from ``gongzhi synth`` (generated once into ``bench/out/engines-<tier>/``).
 """
@@ -32,32 +33,33 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 
 
 def run_child(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB (the largest process of the child's tree), stdout."""
+    """Wall seconds, peak RSS in MB (the child's whole process tree at once), stdout."""
+    from generator.memory import TreeWatch
+
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                                env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
-    out, err = process.communicate()
+    with TreeWatch(process.pid) as watch:  # every process of the build at once: what must fit
+        out, err = process.communicate()
     wall = time.perf_counter() - started
     if process.returncode != 0:
         sys.stderr.write(err.decode("utf-8", "replace")[-4000:])
         raise SystemExit(f"构建失败（退出码 {process.returncode}）")
     report = json.loads(out.decode("utf-8").strip().splitlines()[-1])
-    return wall, report["peak_rss_mb"], json.dumps(report)
+    report["tree_peak_rss_mb"] = round(watch.peak_mb, 1)
+    return wall, report["tree_peak_rss_mb"], json.dumps(report)
 
 
 def child(data: Path, site: Path, docs: Path, engine: str) -> None:
-    import resource
-
     from generator.build import build
+    from generator.memory import peak_rss_mb
 
     report = build(data, site, docs_dir=docs, engine=engine)
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({
         "timings": {k: round(v, 2) for k, v in report.timings.items()},
         "engine_pages": report.mkdocs.pages if report.mkdocs else {},
         "engine_peak_rss_mb": round(report.mkdocs.peak_rss_mb, 1) if report.mkdocs else None,
-        "peak_rss_mb": round(max(own, children), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),  # the build's own process
         "pages": report.pages_written + report.pages_unchanged,
     }))
 

@@ -38,6 +38,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from generator.issues import first_line
+from generator.memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_NAME = "gongzhi-feed"
@@ -494,7 +495,7 @@ def main(argv: list[str]) -> int:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     answer.update(
         messages=collect.messages, count=collect.count,
-        peak_rss_mb=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=peak_rss_mb(), cpu_s=usage.ru_utime + usage.ru_stime,
     )
     answer.setdefault("startup_s", time.perf_counter() - started)
     answer.setdefault("build_s", 0.0)

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from generator.issues import first_line
+from generator.memory import TreeWatch
 from generator.mkdocs_feed import (
     MkDocsError,
     MkDocsRun,
@@ -114,7 +115,8 @@ class ZensicalProcess(Feed):
         process = self._process
         if process is None:
             raise MkDocsError("Zensical 没有启动：页面没有写完。")
-        wait_or_stop(process, stop, poll, self.kill)
+        with TreeWatch(process.pid) as watch:  # its own memory (ru_maxrss would carry ours)
+            wait_or_stop(process, stop, poll, self.kill)
         build_s = time.perf_counter() - self._started
         output = self._output()
         if process.returncode != 0:
@@ -132,7 +134,7 @@ class ZensicalProcess(Feed):
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.kill()
         return MkDocsRun(build_s=build_s, cpu_s=usage.ru_utime + usage.ru_stime,
-                         peak_rss_mb=usage.ru_maxrss / 1024)
+                         peak_rss_mb=watch.peak_mb)
 
     def _output(self) -> str:
         """Zensical's messages: its last lines, without a Python traceback's frames."""

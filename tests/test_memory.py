@@ -1,0 +1,40 @@
+"""Memory figures: a process's own peak, not its parent's (what ru_maxrss reports after exec)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from generator.memory import TreeWatch, peak_rss_mb, tree_rss_mb
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+CHILD = "from generator.memory import peak_rss_mb; print(peak_rss_mb())"
+
+
+def test_a_child_reports_its_own_peak_not_its_parents():
+    ballast = bytearray(400 * 2**20)
+    ballast[:: 4096] = b"\1" * len(ballast[:: 4096])  # touched: resident
+    assert peak_rss_mb() > 400
+    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True).stdout
+    assert 1 < float(out) < 200
+    del ballast
+
+
+def test_the_tree_watch_sees_a_child_process():
+    child = subprocess.Popen([sys.executable, "-c",
+                              "b = bytearray(150 * 2**20); b[::4096] = b'1' * len(b[::4096]); import time; time.sleep(3)"])
+    try:
+        with TreeWatch(child.pid, every=0.1) as watch:
+            deadline = time.monotonic() + 3
+            while watch.peak_mb < 150 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            now = tree_rss_mb(child.pid)
+        assert watch.peak_mb >= 150
+        assert now >= 150
+    finally:
+        child.kill()
+        child.wait()

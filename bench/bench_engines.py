@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_engines.py --tier district
     .venv/bin/python bench/bench_engines.py --tier city --engines mkdocs zensical
+    .venv/bin/python bench/bench_engines.py --tier province --engines mkdocs --steps full
 
 For each engine, in a child process each, the whole ``gongzhi build`` pipeline:
 
@@ -68,6 +69,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="两种引擎的完整构建与改动一处后的重新构建")
     parser.add_argument("--tier", choices=("district", "city", "province"), default="district")
     parser.add_argument("--engines", nargs="+", choices=("mkdocs", "zensical"), default=["mkdocs", "zensical"])
+    parser.add_argument("--steps", nargs="+", choices=("full", "rebuild"), default=["full", "rebuild"],
+                        help="只做其中一步（另一步的结果保留在结果文件中）；rebuild 需要上次构建的网站")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -82,36 +85,44 @@ def main() -> int:
         subprocess.run([str(ROOT / ".venv/bin/gongzhi"), "synth", "--tier", args.tier, "--out", str(work), "--quiet"],
                        check=True, cwd=ROOT)
     meeting = sorted((data / "meetings").rglob("*.yaml"))[0]
+    out = ROOT / "bench" / "results" / f"engines-{args.tier}.json"
     results: dict[str, dict] = {}
+    if set(args.steps) != {"full", "rebuild"} and out.is_file():  # one step now, the other kept
+        results = json.loads(out.read_text(encoding="utf-8"))["engines"]
     for engine in args.engines:
         site, docs = work / f"site-{engine}", work / f"docs-{engine}"
-        for folder in (site, docs, work / ".gongzhi", ROOT / ".gongzhi" / "cache" / "jinja", work / ".cache"):
-            shutil.rmtree(folder, ignore_errors=True)
+        entry = results.setdefault(engine, {})
         command = [str(PYTHON), str(Path(__file__).resolve()), "--child", str(data), str(site), str(docs), engine]
-        print(f"{engine}：完整构建……", flush=True)
-        full_wall, full_rss, full = run_child(command)
-        original = meeting.read_bytes()
-        text = original.decode("utf-8")
-        at = text.index("\ntitle: ") + len("\ntitle: ")
-        meeting.write_text(text[:at] + "（更正）" + text[at:], encoding="utf-8")
-        print(f"{engine}：改动一个会议后重新构建……", flush=True)
-        try:
-            re_wall, re_rss, rebuild = run_child(command)
-        finally:
-            meeting.write_bytes(original)
-        results[engine] = {
-            "full_wall_s": round(full_wall, 1), "full_peak_rss_mb": full_rss, "full": json.loads(full),
-            "rebuild_wall_s": round(re_wall, 1), "rebuild_peak_rss_mb": re_rss, "rebuild": json.loads(rebuild),
-        }
-        print(f"  完整 {full_wall:.1f} 秒（峰值内存 {full_rss:.0f} MB），重新构建 {re_wall:.1f} 秒（{re_rss:.0f} MB）", flush=True)
+        if "full" in args.steps:
+            for folder in (site, docs, work / ".gongzhi", ROOT / ".gongzhi" / "cache" / "jinja", work / ".cache"):
+                shutil.rmtree(folder, ignore_errors=True)
+            print(f"{engine}：完整构建……", flush=True)
+            wall, rss, report = run_child(command)
+            entry.update(full_wall_s=round(wall, 1), full_peak_rss_mb=rss, full=json.loads(report))
+            print(f"  完整构建 {wall:.1f} 秒（峰值内存 {rss:.0f} MB）", flush=True)
+        if "rebuild" in args.steps:
+            if not site.is_dir():
+                raise SystemExit(f"没有上次构建的网站 {site}：先运行 --steps full。")
+            original = meeting.read_bytes()
+            text = original.decode("utf-8")
+            at = text.index("\ntitle: ") + len("\ntitle: ")
+            # a new word each time: the last site may have been built from an earlier edit
+            meeting.write_text(text[:at] + f"（更正{time.time_ns() % 10**6}）" + text[at:], encoding="utf-8")
+            print(f"{engine}：改动一个会议后重新构建……", flush=True)
+            try:
+                wall, rss, report = run_child(command)
+            finally:
+                meeting.write_bytes(original)
+            entry.update(rebuild_wall_s=round(wall, 1), rebuild_peak_rss_mb=rss, rebuild=json.loads(report))
+            print(f"  重新构建 {wall:.1f} 秒（峰值内存 {rss:.0f} MB）", flush=True)
     base = results.get("mkdocs", {}).get("full_wall_s")
     for entry in results.values():
-        if base:
-            entry["full_vs_full_mkdocs"] = round(entry["full_wall_s"] / base, 3)
-            entry["rebuild_vs_full_mkdocs"] = round(entry["rebuild_wall_s"] / base, 3)
+        for step in ("full", "rebuild"):
+            if base and f"{step}_wall_s" in entry:
+                entry[f"{step}_vs_full_mkdocs"] = round(entry[f"{step}_wall_s"] / base, 3)
     document = {"tier": args.tier, "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-                "pages": next(iter(results.values()))["full"]["pages"], "engines": results}
-    out = ROOT / "bench" / "results" / f"engines-{args.tier}.json"
+                "pages": next(r[s]["pages"] for r in results.values() for s in ("full", "rebuild") if s in r),
+                "engines": results}
     out.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({e: {k: v for k, v in r.items() if k not in ("full", "rebuild")} for e, r in results.items()},
                      ensure_ascii=False, indent=2))

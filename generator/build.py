@@ -258,6 +258,15 @@ def derive(ctx: RenderContext) -> None:
     ctx.derived["chart_renderer"] = ChartRenderer(_charts_cache(ctx), workers=1)
 
 
+def search_cache(data_dir: Path, site: Path) -> Path:
+    """The search stage's file of what it read of each page of ``site`` (``search._PageCache``),
+    in the cache folder beside the data, one per site folder."""
+    import hashlib
+
+    name = hashlib.sha256(str(Path(site).resolve()).encode("utf-8")).hexdigest()[:16]
+    return Path(data_dir).resolve().parent / ".gongzhi" / "cache" / "search" / f"{name}.json"
+
+
 def _charts_cache(ctx: RenderContext) -> Path:
     return Path(ctx.dataset.root).resolve().parent / ".gongzhi" / "cache" / "charts"
 
@@ -298,8 +307,10 @@ def render_docs(
         raise BuildError(str(exc)) from exc
 
 
-def index_site(site_dir: Path, previous_site: Path | None = None) -> tuple[bool, list[str]]:
-    """The search stage: every installed indexer runs over the built site.
+def index_site(site_dir: Path, previous_site: Path | None = None,
+               page_cache: Path | None = None) -> tuple[bool, list[str]]:
+    """The search stage: every installed indexer runs over the built site (told of the site it
+    replaces and of its cache file, ``search_cache``, when there are).
 
     Returns whether one ran, and the warnings the indexers reported (``.warnings`` on their
     return value), so the build summary can show them.
@@ -310,7 +321,8 @@ def index_site(site_dir: Path, previous_site: Path | None = None) -> tuple[bool,
         module = importlib.import_module(name)
         indexer = getattr(module, "index_site", None)
         if callable(indexer):
-            result = indexer(site_dir, previous_site=previous_site) if previous_site else indexer(site_dir)
+            given = {"previous_site": previous_site, "page_cache": page_cache}
+            result = indexer(site_dir, **{k: v for k, v in given.items() if v is not None})
             notes.extend(getattr(result, "warnings", None) or [])
             ran = True
     return ran, notes
@@ -563,7 +575,8 @@ def _site(
     if index:
         with _timed(timings, "index"):
             # shards whose pages are unchanged come from the site being replaced
-            report.indexed, report.index_notes = index_site(staging, previous_site=site if site.is_dir() else None)
+            report.indexed, report.index_notes = index_site(
+                staging, previous_site=site if site.is_dir() else None, page_cache=search_cache(data_dir, site))
     with _timed(timings, "swap"):
         swap(staging, site)
     from generator import pinyin
@@ -594,7 +607,9 @@ def assemble_site(parts: list[Path], out_dir: Path | None = None, *, data_dir: P
         except AssembleError as exc:
             raise BuildError(str(exc)) from exc
         write_editor(staging, Path(data_dir).resolve(), config_file)
-        indexed, notes = index_site(staging, previous_site=site if site.is_dir() else None) if index else (False, [])
+        indexed, notes = index_site(
+            staging, previous_site=site if site.is_dir() else None,
+            page_cache=search_cache(Path(data_dir).resolve(), site)) if index else (False, [])
         swap(staging, site)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -402,10 +402,8 @@ class _Page:
         return None
 
 
-def _copy_page(job: tuple[str, str, str]) -> _Page:
-    """Write one page's spaced copy under ``folder``; return what the index stage needs."""
-    source, relative, folder = job
-    html = Path(source).read_text(encoding="utf-8", errors="replace")
+def page_info(html: str, relative: str) -> _Page:
+    """What the index stage needs of one built page: its marker, filters and title."""
     start = html.find(_BODY_MARK)
     marked = start >= 0
     filters: tuple[tuple[str, str], ...] = ()
@@ -416,36 +414,132 @@ def _copy_page(job: tuple[str, str, str]) -> _Page:
         heading = _H1.search(body)
         if heading:
             title = _unescape(_TAG.sub("", _HEADERLINK.sub("", heading.group(1)))).strip("¶ \n")
-    # Pages go to a folder per street ("" = no street); shards are assembled from these folders.
-    street = next((v for k, v in filters if k == FILTER_STREET and v), "")
-    target = Path(folder) / (_street_folder(street) if marked else "_unmarked") / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(spaced_html(html), encoding="utf-8")
     return _Page(relative, marked, filters, title)
 
 
-def _street_folder(street: str) -> str:
-    if not street:
-        return "_common"
-    return "s_" + hashlib.sha1(street.encode("utf-8")).hexdigest()[:16]
+@dataclass(frozen=True)
+class _Known:
+    """A page of the site as the index stage knows it: what it read, the digest of its bytes,
+    and the file's stamp (device, inode, size, modification time), which says without
+    reading it that a later build's file is this one (a page MkDocs took from the last site
+    is a hard link to it: the same inode)."""
+
+    page: _Page
+    digest: str
+    stamp: str
 
 
-def _copy_site(site: Path, copy: Path, output_subdir: str) -> list[_Page]:
-    """Write the spaced copy of every HTML page of ``site`` into per-street folders of ``copy``."""
+def _stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _read_page(job: tuple[str, str, str]) -> _Known:
+    source, relative, stamp = job
+    data = Path(source).read_bytes()
+    return _Known(page_info(data.decode("utf-8", errors="replace"), relative),
+                  hashlib.sha256(data).hexdigest()[:32], stamp)
+
+
+def _write_copy(job: tuple[str, str]) -> None:
+    """One page's spaced copy (``spaced_html``), the file Pagefind indexes."""
+    source, target = job
+    html = Path(source).read_text(encoding="utf-8", errors="replace")
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    Path(target).write_text(spaced_html(html), encoding="utf-8")
+
+
+class _Workers:
+    """A process pool for the page work of a large site, started on first use."""
+
+    def __init__(self) -> None:
+        self._pool = None
+        self.count = min(os.cpu_count() or 1, 8)
+
+    def map(self, work, jobs: list, minimum: int = 2000) -> list:
+        if len(jobs) < minimum or self.count < 2:
+            return [work(job) for job in jobs]
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=self.count)
+        return list(self._pool.map(work, jobs, chunksize=max(16, min(256, len(jobs) // (4 * self.count)))))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def _scan_site(site: Path, output_subdir: str, cache: _PageCache, workers: _Workers) -> list[_Known]:
+    """Every HTML page of ``site`` (but the bundle), sorted by path: those whose stamp the
+    cache knows without reading them, the others read (in ``workers``)."""
+    known: list[_Known] = []
     jobs: list[tuple[str, str, str]] = []
     for source in site.rglob("*.html"):
         relative = source.relative_to(site)
         if relative.parts[0] == output_subdir:
             continue
-        jobs.append((str(source), relative.as_posix(), str(copy)))
-    jobs.sort(key=lambda job: job[1])
-    workers = min(os.cpu_count() or 1, 8)
-    if len(jobs) >= 2000 and workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
+        path = relative.as_posix()
+        stamp = _stamp(source)
+        earlier = cache.get(path, stamp)
+        if earlier is not None:
+            known.append(earlier)
+        else:
+            jobs.append((str(source), path, stamp))
+    known += workers.map(_read_page, jobs)
+    known.sort(key=lambda k: k.page.relative)
+    return known
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(_copy_page, jobs, chunksize=256))
-    return [_copy_page(job) for job in jobs]
+
+class _PageCache:
+    """What the index stage read of each page, by its stamp, kept between builds (a JSON file
+    in the build's cache folder): after an edit only the pages MkDocs wrote anew are read."""
+
+    FORMAT = 1
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.pages: dict[str, list] = {}
+        if path is None:
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") == self.FORMAT and data.get("code") == _code_digest():
+                self.pages = data["pages"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            self.pages = {}
+
+    def get(self, relative: str, stamp: str) -> _Known | None:
+        row = self.pages.get(relative)
+        if not row or row[1] != stamp:
+            return None
+        digest, _stamp, marked, filters, title = row
+        return _Known(_Page(relative, bool(marked), tuple((k, v) for k, v in filters), title), digest, stamp)
+
+    def save(self, known: Sequence[_Known]) -> None:
+        if self.path is None:
+            return
+        pages = {k.page.relative: [k.digest, k.stamp, int(k.page.marked), k.page.filters, k.page.title]
+                 for k in known}
+        text = json.dumps({"format": self.FORMAT, "code": _code_digest(), "pages": pages},
+                          ensure_ascii=False, separators=(",", ":"))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}")
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError:
+            pass  # a cache: the next build reads the pages instead
+
+
+_CODE_DIGEST: list[str] = []
+
+
+def _code_digest() -> str:
+    """This module's source: how a page is read, spaced and indexed."""
+    if not _CODE_DIGEST:
+        _CODE_DIGEST.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:32])
+    return _CODE_DIGEST[0]
 
 
 def _filter_counts(pages: Iterable[_Page]) -> dict[str, dict[str, int]]:
@@ -535,20 +629,6 @@ def plan_shards(
         name = group[0] if len(group) == 1 else f"{group[0]}等 {len(group)} 个街道"
         shards.append(Shard(shard_id, name, tuple(group), sum(per_street[s] for s in group)))
     return Shard("", "全区", (), common), shards
-
-
-def _assemble(copy: Path, target: Path, streets: Iterable[str | None]) -> None:
-    """Move the per-street folders of the copy into one shard folder (renames only)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for street in streets:
-        folder = copy / (_street_folder(street) if street is not None else "_unmarked")
-        if not folder.is_dir():
-            continue
-        for root, _dirs, files in os.walk(folder):
-            rel = Path(root).relative_to(folder)
-            (target / rel).mkdir(parents=True, exist_ok=True)
-            for name in files:
-                os.replace(Path(root) / name, target / rel / name)
 
 
 # --------------------------------------------------------------------------- place names
@@ -807,13 +887,17 @@ def index_site(
     timeout: float | None = 1800,
     shard_pages: int | None = None,
     previous_site: Path | None = None,
+    page_cache: Path | None = None,
 ) -> SearchIndexReport:
     """Index every HTML page of a built site into ``site_dir/<output_subdir>``.
 
     With ``previous_site`` (the site this one replaces), a shard whose pages are byte for byte
-    those it indexed last time is not indexed again: its bundle is copied from there
-    (``SOURCES_FILE`` records a digest of each shard's input), so after an edit only the
-    shards holding changed pages run Pagefind.
+    those it indexed last time is not indexed again: its bundle is linked from there
+    (``SOURCES_FILE`` records a digest of each shard's pages), so after an edit only the
+    shards holding changed pages run Pagefind, over spaced copies of just their pages. With
+    ``page_cache`` (a file the stage keeps between builds, ``_PageCache``) the pages whose
+    file is the one it read last time (a page MkDocs took from the last site) are not even
+    read: a rebuild's work follows the size of the change, not of the site.
 
     Only elements inside ``data-pagefind-body`` are indexed (the theme marks the article
     content), minus ``exclude_selectors`` and anything under ``data-pagefind-ignore``. Pages
@@ -838,55 +922,60 @@ def index_site(
 
     staging = Path(tempfile.mkdtemp(prefix=".pagefind-", dir=site.parent))
     bundle_new = staging / output_subdir
-    copy = staging / "pages"
     started = time.perf_counter()
+    workers = _Workers()
     try:
+        cache = _PageCache(page_cache)
         try:
-            pages = _copy_site(site, copy, output_subdir)
+            known = _scan_site(site, output_subdir, cache, workers)
         except OSError as exc:
-            raise SearchIndexError(f"无法准备待索引的页面副本：{exc}") from exc
+            raise SearchIndexError(f"无法读取网站的页面：{exc}") from exc
+        pages = [k.page for k in known]
         common, areas = plan_shards(pages, budget, single)
         marked_any = any(p.marked for p in pages)
         in_areas = {street for shard in areas for street in shard.streets}
         all_streets = sorted({p.value(FILTER_STREET) or "" for p in pages if p.marked} - {""})
 
+        def members(streets: set[str] | None) -> list[_Known]:
+            """The pages a shard indexes: those of ``streets``; None: the common shard's."""
+            if not marked_any:  # nothing marks its content: every page, whole, in one index
+                return known
+            return [k for k in known if k.page.marked and (
+                (k.page.value(FILTER_STREET) or "") not in in_areas if streets is None
+                else k.page.value(FILTER_STREET) in streets)]
+
+        def bundle(shard_id: str, label: str, chosen: list[_Known], output: Path) -> None:
+            """The shard's bundle: lent by the last site when it indexed the same pages, else
+            Pagefind over the spaced copies of just these pages."""
+            sources[shard_id] = earlier.digest(chosen)
+            if earlier.lend(shard_id, sources[shard_id], output):
+                return
+            folder = staging / f"pages-{shard_id or 'common'}"
+            try:
+                workers.map(_write_copy, [(str(site / k.page.relative), str(folder / k.page.relative))
+                                          for k in chosen], minimum=200)
+            except OSError as exc:
+                raise SearchIndexError(f"无法准备待索引的页面副本：{exc}") from exc
+            logs.append(_run_pagefind(folder, output, exclude_selectors, force_language, timeout, label))
+            shutil.rmtree(folder, ignore_errors=True)
+
         # The common bundle (with the runtime) at pagefind/, then one bundle per area shard.
-        common_streets: list[str | None] = [""] + [s for s in all_streets if s not in in_areas]
-        if not marked_any:
-            common_streets = [None]
         logs: list[str] = []
         earlier = _Earlier(previous_site, output_subdir, exclude_selectors, force_language)
         sources: dict[str, str] = {}
-        _assemble(copy, staging / "shard-common", common_streets)
-        sources[""] = earlier.digest(staging / "shard-common")
-        if not earlier.lend("", sources[""], bundle_new):
-            logs.append(
-                _run_pagefind(staging / "shard-common", bundle_new, exclude_selectors, force_language,
-                              timeout, "全区公共页面" if areas else "全站")
-            )
-        shutil.rmtree(staging / "shard-common", ignore_errors=True)
+        bundle("", "全区公共页面" if areas else "全站", members(None), bundle_new)
         languages = _languages(bundle_new / "pagefind-entry.json")
-        common_pages = [p for p in pages if (p.marked or not marked_any)
-                        and (p.value(FILTER_STREET) or "") not in in_areas]
-        _write_filters(bundle_new, common_pages)
+        _write_filters(bundle_new, [k.page for k in members(None)])
         shard_rows: list[dict[str, object]] = []
         for shard in areas:
-            folder = staging / f"shard-{shard.id}"
-            _assemble(copy, folder, shard.streets)
             output = staging / f"bundle-{shard.id}"
-            sources[shard.id] = earlier.digest(folder)
-            if not earlier.lend(shard.id, sources[shard.id], output):
-                logs.append(
-                    _run_pagefind(folder, output, exclude_selectors, force_language, timeout, shard.name)
-                )
-            shutil.rmtree(folder, ignore_errors=True)
+            chosen = members(set(shard.streets))
+            bundle(shard.id, shard.name, chosen, output)
             for lang, count in _languages(output / "pagefind-entry.json").items():
                 languages[lang] = languages.get(lang, 0) + count
-            members = set(shard.streets)
-            _write_filters(output, [p for p in pages if p.marked and p.value(FILTER_STREET) in members])
+            _write_filters(output, [k.page for k in chosen])
             _strip_runtime(output)
             os.replace(output, bundle_new / shard.id)
-        shutil.rmtree(copy, ignore_errors=True)
 
         slugs = _street_slugs(pages)
         street_names = sorted(all_streets, key=lambda s: (_natural(slugs.get(s, "~")), s))
@@ -919,7 +1008,9 @@ def index_site(
         seconds = time.perf_counter() - started
         warnings = _warnings("\n".join(logs), languages)
         _swap_in(bundle_new, site / output_subdir)
+        cache.save(known)
     finally:
+        workers.close()
         shutil.rmtree(staging, ignore_errors=True)
 
     bundle = site / output_subdir
@@ -964,28 +1055,37 @@ class _Earlier:
             engine = version("pagefind_bin_extended")
         except Exception:  # noqa: BLE001 - an unknown version only means: never reuse
             engine = str(time.time())
-        self.settings = json.dumps([engine, list(exclude_selectors), force_language, _FRAGMENT_SIGNATURE.decode()])
+        self.settings = json.dumps([engine, list(exclude_selectors), force_language, _FRAGMENT_SIGNATURE.decode(),
+                                    _code_digest()])
 
-    def digest(self, folder: Path) -> str:
-        """What Pagefind would index in ``folder``: every file's path and bytes."""
+    def digest(self, pages: Sequence[_Known]) -> str:
+        """What Pagefind would index for these pages: their paths and bytes (as digests),
+        with the settings and this module's code, which make the copies it indexes."""
         hasher = hashlib.sha256(self.settings.encode("utf-8"))
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            name = path.relative_to(folder).as_posix().encode("utf-8")
-            hasher.update(len(name).to_bytes(8, "little") + name)
-            hasher.update(hashlib.sha256(path.read_bytes()).digest())
+        for known in sorted(pages, key=lambda k: k.page.relative):
+            hasher.update(f"{known.page.relative}\0{known.digest}\n".encode())
         return hasher.hexdigest()
 
     def lend(self, shard_id: str, digest: str, output: Path) -> bool:
-        """Copy the previous bundle of the shard into ``output`` when its input was the same."""
+        """Link the previous bundle of the shard into ``output`` when its input was the same.
+        The files this stage writes anew (filters, manifests, place names) are left out, so
+        no write can reach the previous site through a link."""
         if self.bundle is None or self.sources.get(shard_id) != digest:
             return False
         source = self.bundle / shard_id if shard_id else self.bundle
         if not source.is_dir():
             return False
-        skip = set() if shard_id else {*self.shard_ids, SOURCES_FILE}
-        shutil.copytree(source, output, dirs_exist_ok=True,
+        skip = {FILTERS_FILE} | (set() if shard_id else {*self.shard_ids, SOURCES_FILE, SHARDS_FILE, PLACES_SUBDIR})
+        shutil.copytree(source, output, dirs_exist_ok=True, copy_function=_link_or_copy,
                         ignore=lambda folder, names: [n for n in names if Path(folder) == source and n in skip])
         return True
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _default_shard_pages() -> int:

@@ -15,9 +15,9 @@ import pytest
 from generator.build import BuildError
 from generator.search import (
     SearchIndexError,
-    _copy_page,
     core_name,
     index_site,
+    page_info,
     pagefind_executable,
     pinyin_keys,
     pinyin_text,
@@ -370,8 +370,7 @@ def test_a_place_key_keeps_its_best_entries(tmp_path: Path, monkeypatch: pytest.
     stems = "溪夏霞仙贤祥翔香湘兴星杏秀轩萱雪训迅"
     for i, c in enumerate(stems):
         _write(site, f"communities/c{i}/index.html", f"刘{c}社区", _street_meta("临溪街道", f"刘{c}社区"), "社区")
-    copy = tmp_path / "copy"
-    pages = [_copy_page((str(p), p.relative_to(site).as_posix(), str(copy))) for p in site.rglob("*.html")]
+    pages = [page_info(p.read_text(encoding="utf-8"), p.relative_to(site).as_posix()) for p in site.rglob("*.html")]
     places, lists = place_lists(pages, ["临溪街道"])
     assert places == 19
     assert len(lists["ilx"]) == 5 and lists["ilx"][0][0] == "临溪街道"
@@ -424,3 +423,48 @@ def test_a_failed_shard_keeps_the_previous_index(
     assert "临平街道" in str(caught.value) and "内存不足" in str(caught.value)
     assert (street_site / "pagefind" / "gongzhi-shards.json").read_text("utf-8") == manifest
     assert not [p for p in street_site.parent.iterdir() if p.name.startswith(".pagefind")]
+
+
+def test_a_rebuild_reads_only_new_page_files_and_indexes_only_their_shard(
+        street_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next site links its unchanged pages to the last one's (as MkDocs's reuse does) and
+    writes one page anew: the search stage reads that page only, runs Pagefind for its shard
+    only, leaves the last site's bundle untouched, and gives the bundle a fresh index gives."""
+    import os
+    import shutil
+
+    from site_compare import site_files
+
+    from generator import search
+
+    first = tmp_path / "first"
+    shutil.copytree(street_site, first, ignore=shutil.ignore_patterns("pagefind"))
+    cache = tmp_path / "cache" / "pages.json"
+    index_site(first, shard_pages=5, page_cache=cache)
+    before = site_files(first)
+
+    second = tmp_path / "second"
+    shutil.copytree(first, second, copy_function=os.link, ignore=shutil.ignore_patterns("pagefind"))
+    changed = second / "communities/xinfeng/index.html"
+    # a new name: the common bundle's place-name finder changes, its pages do not
+    text = changed.read_text(encoding="utf-8").replace("新丰社区", "新丰村")
+    changed.unlink()  # a new file, as MkDocs writes a page it rendered
+    changed.write_text(text, encoding="utf-8")
+
+    reads: list[str] = []
+    runs: list[str] = []
+    real_read, real_run = search._read_page, search._run_pagefind
+    monkeypatch.setattr(search, "_read_page", lambda job: reads.append(job[1]) or real_read(job))
+    monkeypatch.setattr(search, "_run_pagefind", lambda *a, **k: runs.append(a[-1]) or real_run(*a, **k))
+    report = index_site(second, shard_pages=5, previous_site=first, page_cache=cache)
+    assert reads == ["communities/xinfeng/index.html"]
+    assert runs == ["临平街道"], runs  # 新丰社区 is in 临平街道 (area-s001)
+    assert len(report.shards) == 4
+    assert site_files(first) == before  # nothing written through a link
+    places = "".join(p.read_text(encoding="utf-8") for p in (second / "pagefind/gongzhi-places").glob("*.json"))
+    assert "新丰村" in places and "新丰社区" not in places
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(second, fresh, ignore=shutil.ignore_patterns("pagefind"))
+    index_site(fresh, shard_pages=5)
+    assert site_files(second) == site_files(fresh)

@@ -1,10 +1,11 @@
 """Sharded builds: the site's pages split among several MkDocs runs, assembled into one site.
 
-Above ``SHARD_PAGES`` pages (or when ``gongzhi build --shards N`` asks), the render stage
-writes the whole docs folder first; then every shard is one MkDocs companion run
-(``mkdocs_feed``) that knows every file of the site, so links between shards resolve, but
-reads and renders only its own pages (the pages in the navigation are read by every shard,
-their titles make the navigation). Shard 0, the *common* shard, also writes what every page
+Above ``SHARD_PAGES`` pages (or when ``gongzhi build --shards N`` asks), every shard is one
+MkDocs companion run (``mkdocs_feed``) that knows every file of the site, so links between
+shards resolve, but reads and renders only its own pages (the pages in the navigation are read
+by every shard, their titles make the navigation). Local shards start when the render stage
+has planned the docs folder and follow it as it writes, as a single run does; shards on Dask
+start once every page is written. Shard 0, the *common* shard, also writes what every page
 shares: the static files, the theme's assets, ``404.html`` and ``sitemap.xml``. Each shard
 writes into its own folder; when all have succeeded their files are moved into the new site
 and their manifests (``reuse.MANIFEST``) merged, giving the same site as one run would. Any
@@ -31,7 +32,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,7 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
     for path in (job.docs_dir, job.config_file):
         if not Path(path).exists():
             raise MkDocsError(f"第 {job.index + 1} 个分片找不到 {path}：执行分片的机器需要在同一路径看到项目文件夹（如共享存储）。")
-    process = MkDocsProcess(Path(job.config_file), Path(job.docs_dir), Path(job.out_dir),
-                            previous_site=Path(job.previous_site) if job.previous_site else None)
-    process.shard = {"pages": job.pages, "common": job.index == 0}
-    process.extra = job.extra
+    process = _process(job)
     with _LOCK:
         _RUNNING[job.index] = process
     try:
@@ -93,6 +91,15 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
             _RUNNING.pop(job.index, None)
         process.kill()
     return dataclasses.asdict(run)
+
+
+def _process(job: ShardJob) -> MkDocsProcess:
+    """The MkDocs companion that builds the shard."""
+    process = MkDocsProcess(Path(job.config_file), Path(job.docs_dir), Path(job.out_dir),
+                            previous_site=Path(job.previous_site) if job.previous_site else None)
+    process.shard = {"pages": job.pages, "common": job.index == 0}
+    process.extra = job.extra
+    return process
 
 
 class ShardedBuild(Feed):
@@ -113,46 +120,79 @@ class ShardedBuild(Feed):
         self.planned_at: float | None = None
         self.paths: list[str] = []
         self.folders: list[Path] = []
+        self.jobs: list[ShardJob] = []
 
     def start(self) -> ShardedBuild:
         if self.executor != "local":
             _dask_client(self.executor).close()  # fail now, before any page is rendered
         return self
 
-    # the Feed
+    # the Feed: local shards follow the render stage as it writes, as one MkDocs run does
 
-    def plan(self, paths: list[str]) -> None:  # the rest of the Feed: nothing to pass on
+    def plan(self, paths: list[str]) -> None:
         self.planned_at = time.perf_counter()
         self.paths = list(paths)
-
-    # the shards
-
-    def finish(self, stop: Callable[[], bool] | None = None, poll: float = 0.2) -> MkDocsRun:
         if self.requested is None:  # one shard per core here, or per worker of the cluster
             pages_in_plan = sum(1 for p in self.paths if p.endswith(".md"))
             self.count = self._cores() if pages_in_plan > SHARD_PAGES else 1
+        self.jobs = self._jobs()
+        if self.executor != "local":
+            return  # Dask's shards start once every page is written (finish)
+        try:
+            for job in self.jobs:
+                process = _process(job)
+                with _LOCK:
+                    _RUNNING[job.index] = process
+                process.start()
+                process.plan(job.plan)
+        except BaseException:
+            self.kill()
+            raise
+
+    def ready(self, count: int) -> None:
+        for process in self._local_processes():
+            process.ready(count)
+
+    def flush(self) -> None:
+        for process in self._local_processes():
+            process.flush()
+
+    def done(self) -> None:
+        for process in self._local_processes():
+            process.done()
+
+    def _local_processes(self) -> list[MkDocsProcess]:
+        if self.executor != "local":
+            return []
+        with _LOCK:
+            return [_RUNNING[job.index] for job in self.jobs if job.index in _RUNNING]
+
+    def _jobs(self) -> list[ShardJob]:
         pages = plan_shards(self.paths, self.count)
+        previous = str(self.previous_site) if self.previous_site else None
         if self.only is not None:  # one shard, straight into the site folder
-            job = ShardJob(self.only, str(self.config_file), str(self.docs_dir), str(self.site_dir),
-                           str(self.previous_site) if self.previous_site else None, self.paths,
-                           dict(self.extra), pages[self.only])
-            started = time.perf_counter()
-            (run,) = self._local([job], stop, poll)
-            return _total([run], time.perf_counter() - started, self.count)
+            return [ShardJob(self.only, str(self.config_file), str(self.docs_dir), str(self.site_dir),
+                             previous, self.paths, dict(self.extra), pages[self.only])]
         self.folders = [self.site_dir] + [
             self.site_dir.with_name(f"{self.site_dir.name}.shard-{i}") for i in range(1, self.count)]
         for folder in self.folders[1:]:
             shutil.rmtree(folder, ignore_errors=True)
-        jobs = [ShardJob(i, str(self.config_file), str(self.docs_dir), str(folder),
-                         str(self.previous_site) if self.previous_site else None,
+        return [ShardJob(i, str(self.config_file), str(self.docs_dir), str(folder), previous,
                          self.paths, dict(self.extra), pages[i])
                 for i, folder in enumerate(self.folders)]
-        started = time.perf_counter()
+
+    # the shards
+
+    def finish(self, stop: Callable[[], bool] | None = None, poll: float = 0.2) -> MkDocsRun:
+        started = self.planned_at or time.perf_counter()
         if self.executor == "local":
-            runs = self._local(jobs, stop, poll)
+            runs = self._local(stop, poll)
         else:
-            runs = self._dask(jobs, stop, poll)
-        self._assemble()
+            for job in self.jobs:
+                job.extra = dict(self.extra)
+            runs = self._dask(self.jobs, stop, poll)
+        if self.only is None:
+            self._assemble()
         return _total(runs, time.perf_counter() - started, self.count)
 
     def _cores(self) -> int:
@@ -164,24 +204,23 @@ class ShardedBuild(Feed):
         finally:
             client.close()
 
-    def _local(self, jobs: list[ShardJob], stop, poll) -> list[dict[str, Any]]:
-        workers = max(1, min(len(jobs), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gongzhi-shard") as pool:
-            futures = [pool.submit(run_shard, job) for job in jobs]
+    def _local(self, stop, poll) -> list[dict[str, Any]]:
+        """Wait for the local shards (started with the plan): their figures, in shard order.
+        The first that fails (or ``stop()``) ends the others."""
+        with _LOCK:
+            processes = [_RUNNING[job.index] for job in self.jobs]
+        with ThreadPoolExecutor(max_workers=len(processes), thread_name_prefix="gongzhi-shard") as pool:
+            futures = [pool.submit(process.finish, stop, poll) for process in processes]
             try:
-                pending = set(futures)
-                while pending:
-                    finished, pending = wait(pending, timeout=poll, return_when=FIRST_EXCEPTION)
-                    for future in finished:
-                        future.result()  # a failed shard raises here
-                    if stop is not None and stop():
-                        raise MkDocsError("构建已停止：事件记录校验未通过。")
+                for future in as_completed(futures):
+                    future.result()  # a failed shard raises here
             except BaseException:
-                for future in futures:
-                    future.cancel()
                 self.kill()
                 raise
-            return [f.result() for f in futures]
+        with _LOCK:
+            for job in self.jobs:
+                _RUNNING.pop(job.index, None)
+        return [dataclasses.asdict(f.result()) for f in futures]
 
     def _dask(self, jobs: list[ShardJob], stop, poll) -> list[dict[str, Any]]:
         client = _dask_client(self.executor)
@@ -214,6 +253,8 @@ class ShardedBuild(Feed):
     def kill(self) -> None:
         with _LOCK:
             running = list(_RUNNING.values())
+            for job in self.jobs:
+                _RUNNING.pop(job.index, None)
         for process in running:
             process.kill()
         for folder in self.folders[1:]:

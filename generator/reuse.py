@@ -7,7 +7,7 @@ theme, the navigation and, for link checking, the pages it links to. The MkDocs 
 1. **before reading it** (``skip_reading``): the page's *source key* is a digest of what
    decides the Markdown's HTML: the page's bytes and path, the configuration file, the
    ``extra`` values of the build, the versions of MkDocs, the theme and the Markdown
-   extensions, this module's and the companion's code, and, for every relative link in the
+   extensions, the code that shapes pages (``_code``), and, for every relative link in the
    page, whether its target is in the site, plus the bytes of the target page when the link
    has an anchor (MkDocs checks anchors). When it equals the previous build's, MkDocs need not
    read or convert the page; the anchors other pages may link to come from the manifest.
@@ -27,6 +27,7 @@ build of the same inputs (``tests/test_incremental.py`` checks it over a set of 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import posixpath
@@ -42,7 +43,6 @@ MANIFEST = ".gongzhi-build.json"
 FORMAT = 1
 # What converts Markdown to the page's HTML, besides the configuration
 PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "pygments", "jinja2")
-_CODE = (Path(__file__), Path(__file__).with_name("mkdocs_feed.py"))
 
 # link targets in Markdown and in HTML written inside it
 _LINKS = (
@@ -75,6 +75,19 @@ def _versions() -> str:
 def links(markdown: str) -> list[str]:
     """The link targets a page's Markdown holds (relative ones resolved by the caller)."""
     return sorted({m.group(1) for pattern in _LINKS for m in pattern.finditer(markdown)})
+
+
+def _code() -> list[str]:
+    """The code that can change a page's HTML or its keys: how the companion sets MkDocs up
+    and finishes pages, and how this module keys, lends and records them. Changing anything
+    else in these modules (the build's side of the companion, its messages) keeps the last
+    site's pages; a change to the manifest's meaning bumps ``FORMAT``."""
+    from generator import mkdocs_feed
+
+    parts = [inspect.getsource(part) for part in (
+        mkdocs_feed.compact_whitespace, mkdocs_feed._feed_plugin, mkdocs_feed._reusing,
+        mkdocs_feed._linking_static_files, mkdocs_feed.main, links, Reuse, write_manifest, _nav_signature)]
+    return parts + [mkdocs_feed._INDENT.pattern, mkdocs_feed._VERBATIM.pattern, *(p.pattern for p in _LINKS)]
 
 
 def load_manifest(site: Path | None) -> dict[str, dict[str, Any]]:
@@ -121,7 +134,7 @@ class Reuse:
         if self._static is None:
             self._static = _digest(
                 str(FORMAT), self.config_file.read_bytes(), json.dumps(self.extra, sort_keys=True, ensure_ascii=False),
-                _versions(), *(path.read_bytes() for path in _CODE),
+                _versions(), *_code(),
             )
         return self._static
 

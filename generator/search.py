@@ -536,9 +536,18 @@ _CODE_DIGEST: list[str] = []
 
 
 def _code_digest() -> str:
-    """This module's source: how a page is read, spaced and indexed."""
+    """The code that decides what a page gives the index: how it is read (``page_info``),
+    spaced, indexed and its fragments rewritten. Other changes to this module keep the
+    last site's bundles and the page cache."""
     if not _CODE_DIGEST:
-        _CODE_DIGEST.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:32])
+        import inspect
+
+        parts = [inspect.getsource(part) for part in (
+            page_info, _space_run, spaced_cjk, unspaced_cjk, _plain_fragment, _plain_fragments,
+            _space_text_node, spaced_html, _run_pagefind, _unescape)]
+        parts += [CJK_RANGES, _BODY_MARK, _TEXT_NODE.pattern, _SPACE_NEXT_TO_CJK.pattern, _FILTER_ATTR.pattern,
+                  _H1.pattern, _TAG.pattern, _HEADERLINK.pattern]
+        _CODE_DIGEST.append(hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:32])
     return _CODE_DIGEST[0]
 
 

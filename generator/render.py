@@ -495,7 +495,10 @@ class DocsWriter:
         self._save_manifest(sorted(self._previous | set(self.paths)))
 
     def put(self, rel: str, data: bytes | Path) -> None:
-        if put_file(self.docs_dir, rel, data, rel in self.links):
+        self.record(rel, put_file(self.docs_dir, rel, data, rel in self.links))
+
+    def record(self, rel: str, written: bool) -> None:
+        if written:
             self.result.written.append(rel)
         else:
             self.result.unchanged += 1
@@ -606,9 +609,12 @@ def render(
     feed.plan(plan)
     count = 0
 
-    def put(rel: str, data: bytes | Path) -> None:
+    def put(rel: str, data: bytes | Path | None, written: bool | None = None) -> None:
         nonlocal count
-        writer.put(rel, data)
+        if written is None:
+            writer.put(rel, data)
+        else:  # the render helper wrote it (render_pages)
+            writer.record(rel, written)
         count += 1
         feed.ready(count)
 
@@ -616,16 +622,14 @@ def render(
         put(rel, path)
     renderer = PageRenderer(env, ctx, timings)
     base = renderer.base(early=True)
-    for page in early:
-        put(page.path, renderer.render(page, base))
+    render_pages(early, renderer, base, docs_dir, put)
     if before_late is not None:
         feed.flush()
         start = time.perf_counter()
         before_late()
         timings["late"] = time.perf_counter() - start
     base = renderer.base(early=False)
-    for page in late:
-        put(page.path, renderer.render(page, base))
+    render_pages(late, renderer, base, docs_dir, put)
     start = time.perf_counter()
     for asset in assets:
         put(asset.path, resolved(asset.content))
@@ -635,6 +639,128 @@ def render(
     pinyin.save()  # names the templates spelled, for the next build
     result.timings = timings
     return result
+
+
+# A run of at least this many pages is rendered by two processes (``render_pages``); below it
+# starting the second costs more than it saves.
+PARALLEL_PAGES = 1000
+BLOCK_PAGES = 32  # pages per block the two processes take in turn
+
+
+def render_pages(pages: list[Page], renderer: PageRenderer, base: dict[str, Any], docs_dir: Path,
+                 put: Callable[..., None]) -> None:
+    """Render ``pages`` and ``put`` each in order (``put(path, data)``, or for a file the
+    helper wrote ``put(path, None, written)``); on a machine of several cores a long run is
+    shared with a forked helper process.
+
+    The pages are cut into blocks of ``BLOCK_PAGES``: this process renders the even blocks,
+    the helper the odd ones and writes them into the docs folder itself (``put_file``),
+    reporting for each block which files it changed. This process takes the blocks in order,
+    its own as it renders them and the helper's as they are reported, so the plan's files
+    still become ready one after another (MkDocs reads them as they do). The helper only
+    reads the dataset and the templates, writes its own pages and leaves with ``os._exit``;
+    a failure on either side ends both and is raised here. Where ``os.fork`` is missing, or
+    on one core, this process renders every page.
+    """
+    blocks = [pages[i:i + BLOCK_PAGES] for i in range(0, len(pages), BLOCK_PAGES)]
+    helper = _Helper.start(blocks, renderer, base, docs_dir) if len(pages) >= PARALLEL_PAGES else None
+    try:
+        for number, block in enumerate(blocks):
+            if helper is not None and number % 2 == 1:
+                for rel, written in helper.block(number):
+                    put(rel, None, written)
+                continue
+            for page in block:
+                put(page.path, renderer.render(page, base))
+    except BaseException:
+        if helper is not None:
+            helper.kill()
+        raise
+    if helper is not None:
+        helper.finish(renderer)
+
+
+class _Helper:
+    """The forked process of ``render_pages``: renders the odd blocks, reports on a pipe."""
+
+    def __init__(self, pid: int, reader: Any) -> None:
+        self.pid = pid
+        self.reader = reader
+
+    @classmethod
+    def start(cls, blocks: list[list[Page]], renderer: PageRenderer, base: dict[str, Any],
+              docs_dir: Path) -> _Helper | None:
+        if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+            return None
+        import pickle
+        import warnings
+
+        read_fd, write_fd = os.pipe()
+        with warnings.catch_warnings():
+            # the threads of the build (the case work, MkDocs's watchers) stay in the parent;
+            # the child touches nothing they hold
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the helper
+            os.close(read_fd)
+            status = 0
+            with os.fdopen(write_fd, "wb") as out:
+                try:
+                    renderer.timings = {}
+                    for number in range(1, len(blocks), 2):
+                        report = [(page.path, put_file(docs_dir, page.path, renderer.render(page, base)))
+                                  for page in blocks[number]]
+                        pickle.dump(("block", number, report), out)
+                        out.flush()
+                    pickle.dump(("done", renderer.timings), out)
+                except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+                    status = 1
+                    message = str(exc) if isinstance(exc, RenderError) else f"{type(exc).__name__}: {exc}"
+                    try:
+                        pickle.dump(("error", message), out)
+                    except BaseException:  # noqa: BLE001 - the parent sees the pipe close
+                        pass
+            os._exit(status)
+        os.close(write_fd)
+        return cls(pid, os.fdopen(read_fd, "rb"))
+
+    def _next(self) -> tuple:
+        import pickle
+
+        try:
+            message = pickle.load(self.reader)
+        except (EOFError, pickle.UnpicklingError) as exc:
+            self.kill()
+            raise RenderError("生成页面的辅助进程意外退出。") from exc
+        if message[0] == "error":
+            self.kill()
+            raise RenderError(message[1])
+        return message
+
+    def block(self, number: int) -> list[tuple[str, bool]]:
+        message = self._next()
+        if message[0] != "block" or message[1] != number:
+            self.kill()
+            raise RenderError(f"生成页面的辅助进程顺序出错（第 {number} 块）。")
+        return message[2]
+
+    def finish(self, renderer: PageRenderer) -> None:
+        message = self._next()
+        self.reader.close()
+        os.waitpid(self.pid, 0)
+        if renderer.timings is not None:
+            for key, seconds in message[1].items():
+                renderer.timings[key] = renderer.timings.get(key, 0.0) + seconds
+
+    def kill(self) -> None:
+        import signal
+
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        self.reader.close()
 
 
 def _where(exc: jinja2.TemplateError, template: str) -> str:

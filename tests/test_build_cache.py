@@ -414,3 +414,56 @@ def test_a_page_no_longer_produced_is_deleted_with_its_empty_folder(tmp_path: Pa
     assert result.deleted == ["meetings/m1/index.md"]
     assert not (docs / "meetings").exists()
     assert (docs / "index.md").read_bytes() == b"# a\n"
+
+
+def test_two_processes_render_what_one_renders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long runs of pages are shared with a forked helper (here every run of 20 pages, in
+    blocks of 3): the same files, the same written list, the plan's files ready in order."""
+    from generator import render as render_module
+
+    one = _sample_ctx()
+    derive_stats(one)
+    monkeypatch.setattr(render_module, "PARALLEL_PAGES", 10**9)
+    single = render(one, tmp_path / "single", REPO / "content")
+
+    monkeypatch.setattr(render_module, "PARALLEL_PAGES", 20)
+    monkeypatch.setattr(render_module, "BLOCK_PAGES", 3)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    helpers: list[object] = []
+    start = render_module._Helper.start
+    monkeypatch.setattr(render_module._Helper, "start",
+                        staticmethod(lambda *a: helpers.append(start(*a)) or helpers[-1]))
+    two = _sample_ctx()
+    feed = Recorder()
+    shared = render(two, tmp_path / "shared", REPO / "content", feed=feed, before_late=lambda: derive_stats(two))
+    assert _tree(tmp_path / "shared") == _tree(tmp_path / "single")
+    assert shared.written == single.written
+    assert feed.counts == list(range(1, len(feed.paths) + 1)) and feed.finished
+    assert len(helpers) >= 2 and all(helpers)  # the early pages and the late ones: a helper each
+    # the second run over the folder: both processes find their pages unchanged
+    again = render(two, tmp_path / "shared", REPO / "content", feed=Recorder())
+    assert again.written == [] and again.unchanged == single.unchanged + len(single.written)
+
+
+def test_a_page_failing_in_the_render_helper_fails_the_stage_in_chinese(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import render as render_module
+
+    monkeypatch.setattr(render_module, "PARALLEL_PAGES", 4)
+    monkeypatch.setattr(render_module, "BLOCK_PAGES", 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "ok.md").write_text("# {{ title }}\n", "utf-8")
+    (templates / "broken.md").write_text("# {{ missing_value }}\n", "utf-8")
+    dataset, _, _ = validate_and_link(REPO / "data")
+    ctx = RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base=None, derived={})
+
+    def provider(_ctx):
+        for i in range(9):  # blocks [0 1] [2 3] [4 5] [6 7] [8]: page 3 is in the helper's block
+            yield Page(f"p{i}.md", "broken.md" if i == 3 else "ok.md", {"title": f"第{i}页"})
+
+    with pytest.raises(RenderError, match="无法生成页面 p3.md：模板 .*broken.md"):
+        render(ctx, tmp_path / "docs", None, [provider], [templates])
+    assert (tmp_path / "docs" / "p0.md").is_file()
+    assert not list(tmp_path.glob("docs/p8.md"))  # the stage stopped there

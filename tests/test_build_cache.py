@@ -211,13 +211,18 @@ def test_streamed_rendering_writes_what_rendering_with_every_figure_writes(tmp_p
     assert again.written == [] and again.unchanged == whole.unchanged + len(whole.written)
 
 
-def test_a_failing_page_is_reported_in_chinese_and_its_run_stays_on_record(tmp_path: Path) -> None:
+def _broken_templates(tmp_path: Path) -> tuple[Path, RenderContext]:
+    """A template folder with ok.md and broken.md (which reads an undefined name), and a context."""
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "ok.md").write_text("# {{ title }}\n", "utf-8")
     (templates / "broken.md").write_text("# {{ missing_value }}\n", "utf-8")
     dataset, _, _ = validate_and_link(REPO / "data")
-    ctx = RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base=None, derived={})
+    return templates, RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base=None, derived={})
+
+
+def test_a_failing_page_is_reported_in_chinese_and_its_run_stays_on_record(tmp_path: Path) -> None:
+    templates, ctx = _broken_templates(tmp_path)
     docs = tmp_path / "docs"
     write_docs({"old.md": b"# old\n"}, docs)
 
@@ -452,12 +457,7 @@ def test_a_page_failing_in_the_render_helper_fails_the_stage_in_chinese(
     monkeypatch.setattr(render_module, "PARALLEL_PAGES", 4)
     monkeypatch.setattr(render_module, "BLOCK_PAGES", 2)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    (templates / "ok.md").write_text("# {{ title }}\n", "utf-8")
-    (templates / "broken.md").write_text("# {{ missing_value }}\n", "utf-8")
-    dataset, _, _ = validate_and_link(REPO / "data")
-    ctx = RenderContext(dataset=dataset, today=TODAY, site_url="/", edit_base=None, derived={})
+    templates, ctx = _broken_templates(tmp_path)
 
     def provider(_ctx):
         for i in range(9):  # blocks [0 1] [2 3] [4 5] [6 7] [8]: page 3 is in the helper's block

@@ -604,6 +604,7 @@ def render(
             assets.append(item)
         else:
             (late if reads_late(item) else early).append(item)
+    late.sort(key=lambda page: isinstance(page.context, Deferred))  # last: see render_pages
     plan = [*content, *(p.path for p in early), *(p.path for p in late), *(a.path for a in assets)]
     writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
     feed.plan(plan)
@@ -662,11 +663,17 @@ def render_pages(pages: list[Page], renderer: PageRenderer, base: dict[str, Any]
     a failure on either side ends both and is raised here. Where ``os.fork`` is missing, or
     on one core, this process renders every page.
     """
-    blocks = [pages[i:i + BLOCK_PAGES] for i in range(0, len(pages), BLOCK_PAGES)]
-    helper = _Helper.start(blocks, renderer, base, docs_dir) if len(pages) >= PARALLEL_PAGES else None
+    # A ``Deferred`` context may wait for the build's threads (the case export), which the
+    # helper does not have: such pages (``render`` puts them last) are rendered here.
+    share = 0
+    while share < len(pages) and not isinstance(pages[share].context, Deferred):
+        share += 1
+    shared = [pages[i:min(i + BLOCK_PAGES, share)] for i in range(0, share, BLOCK_PAGES)]
+    blocks = shared + [[page] for page in pages[share:]]
+    helper = _Helper.start(shared, renderer, base, docs_dir) if share >= PARALLEL_PAGES else None
     try:
         for number, block in enumerate(blocks):
-            if helper is not None and number % 2 == 1:
+            if helper is not None and number % 2 == 1 and number < helper.blocks:
                 for rel, written in helper.block(number):
                     put(rel, None, written)
                 continue
@@ -683,9 +690,10 @@ def render_pages(pages: list[Page], renderer: PageRenderer, base: dict[str, Any]
 class _Helper:
     """The forked process of ``render_pages``: renders the odd blocks, reports on a pipe."""
 
-    def __init__(self, pid: int, reader: Any) -> None:
+    def __init__(self, pid: int, reader: Any, blocks: int) -> None:
         self.pid = pid
         self.reader = reader
+        self.blocks = blocks  # it renders the odd blocks below this one
 
     @classmethod
     def start(cls, blocks: list[list[Page]], renderer: PageRenderer, base: dict[str, Any],
@@ -722,7 +730,7 @@ class _Helper:
                         pass
             os._exit(status)
         os.close(write_fd)
-        return cls(pid, os.fdopen(read_fd, "rb"))
+        return cls(pid, os.fdopen(read_fd, "rb"), len(blocks))
 
     def _next(self) -> tuple:
         import pickle

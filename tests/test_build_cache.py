@@ -422,7 +422,7 @@ def test_a_page_no_longer_produced_is_deleted_with_its_empty_folder(tmp_path: Pa
 
 
 def test_two_processes_render_what_one_renders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Long runs of pages are shared with a forked helper (here every run of 20 pages, in
+    """Long runs of pages are shared with a forked helper (here every run of 8 pages, in
     blocks of 3): the same files, the same written list, the plan's files ready in order."""
     from generator import render as render_module
 
@@ -431,7 +431,7 @@ def test_two_processes_render_what_one_renders(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(render_module, "PARALLEL_PAGES", 10**9)
     single = render(one, tmp_path / "single", REPO / "content")
 
-    monkeypatch.setattr(render_module, "PARALLEL_PAGES", 20)
+    monkeypatch.setattr(render_module, "PARALLEL_PAGES", 8)
     monkeypatch.setattr(render_module, "BLOCK_PAGES", 3)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     helpers: list[object] = []
@@ -467,3 +467,26 @@ def test_a_page_failing_in_the_render_helper_fails_the_stage_in_chinese(
         render(ctx, tmp_path / "docs", None, [provider], [templates])
     assert (tmp_path / "docs" / "p0.md").is_file()
     assert not list(tmp_path.glob("docs/p8.md"))  # the stage stopped there
+
+
+def test_pages_with_deferred_contexts_are_rendered_by_the_build_not_the_helper(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``Deferred`` context may wait for the build's threads, which a forked helper lacks:
+    however the blocks fall, such pages are made in the build's own process."""
+    from generator import render as render_module
+
+    monkeypatch.setattr(render_module, "PARALLEL_PAGES", 4)
+    monkeypatch.setattr(render_module, "BLOCK_PAGES", 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    templates, ctx = _broken_templates(tmp_path)
+
+    def provider(_ctx):
+        for i in range(3):
+            yield Page(f"late{i}.md", "ok.md", Deferred(lambda: {"title": str(os.getpid())}))
+        for i in range(9):
+            yield Page(f"p{i}.md", "ok.md", {"title": f"第{i}页"})
+
+    result = render(ctx, tmp_path / "docs", None, [provider], [templates])
+    assert len(result.written) == 12
+    for i in range(3):
+        assert (tmp_path / "docs" / f"late{i}.md").read_text("utf-8") == f"# {os.getpid()}\n"

@@ -4,7 +4,8 @@
 the kernel carries the peak of the process that forked it across ``exec`` (a companion started
 by a build holding 2.7 GB reported 2.7 GB while it used 230 MB). ``peak_rss_mb`` reads the
 process's own high-water mark instead, and ``TreeWatch`` samples what a whole tree of
-processes holds at once: the figure that decides whether a build fits in the machine.
+processes holds at once (shared pages counted once): the figure that decides whether a
+build fits in the machine.
 """
 
 from __future__ import annotations
@@ -33,8 +34,23 @@ def peak_rss_mb() -> float:
     return kb / 1024
 
 
+def _pss_kb(pid: int) -> int | None:
+    """The process's proportional share of resident memory: a page shared by n processes
+    (a forked worker's copy-on-write pages) counts 1/n in each, so shares add up."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and every process below it, now, in MB (Linux)."""
+    """Memory of ``pid`` and every process below it, now, in MB (Linux): the sum of their
+    proportional shares (``_pss_kb``; resident size where that cannot be read), so pages
+    forked workers share with their parent are counted once."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -47,7 +63,7 @@ def tree_rss_mb(pid: int) -> float:
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
-        total += _status_kb(current, "VmRSS") or 0
+        total += _pss_kb(current) or _status_kb(current, "VmRSS") or 0
         todo.extend(children.get(current, ()))
     return total / 1024
 

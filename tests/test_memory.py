@@ -38,3 +38,20 @@ def test_the_tree_watch_sees_a_child_process():
     finally:
         child.kill()
         child.wait()
+
+
+def test_forked_workers_sharing_their_parents_pages_are_not_counted_twice():
+    code = ("import os, time\n"
+            "b = bytearray(200 * 2**20); b[::4096] = b'1' * len(b[::4096])\n"
+            "pids = [os.fork() for _ in range(1)]\n"
+            "time.sleep(3)\n"
+            "if pids[0] == 0: os._exit(0)\n"
+            "os.wait()\n")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(1.5)  # both alive, the child's pages still shared
+        total = tree_rss_mb(parent.pid)
+        assert 200 <= total < 330, total  # 200 MB once, not twice
+    finally:
+        parent.kill()
+        parent.wait()

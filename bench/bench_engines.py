@@ -87,18 +87,24 @@ def main() -> int:
     meeting = sorted((data / "meetings").rglob("*.yaml"))[0]
     out = ROOT / "bench" / "results" / f"engines-{args.tier}.json"
     results: dict[str, dict] = {}
-    if set(args.steps) != {"full", "rebuild"} and out.is_file():  # one step now, the other kept
+    if out.is_file():  # engines and steps not run now keep their last figures (each says its commit)
         results = json.loads(out.read_text(encoding="utf-8"))["engines"]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip() or "?"
     for engine in args.engines:
         site, docs = work / f"site-{engine}", work / f"docs-{engine}"
         entry = results.setdefault(engine, {})
+        if "full" in args.steps:  # a new full build: the rebuild measured after the old one goes
+            for key in [k for k in entry if k.startswith("rebuild")]:
+                del entry[key]
         command = [str(PYTHON), str(Path(__file__).resolve()), "--child", str(data), str(site), str(docs), engine]
         if "full" in args.steps:
             for folder in (site, docs, work / ".gongzhi", ROOT / ".gongzhi" / "cache" / "jinja", work / ".cache"):
                 shutil.rmtree(folder, ignore_errors=True)
             print(f"{engine}：完整构建……", flush=True)
             wall, rss, report = run_child(command)
-            entry.update(full_wall_s=round(wall, 1), full_peak_rss_mb=rss, full=json.loads(report))
+            entry.update(full_wall_s=round(wall, 1), full_peak_rss_mb=rss, full=json.loads(report),
+                         full_commit=commit)
             print(f"  完整构建 {wall:.1f} 秒（峰值内存 {rss:.0f} MB）", flush=True)
         if "rebuild" in args.steps:
             if not site.is_dir():
@@ -113,7 +119,8 @@ def main() -> int:
                 wall, rss, report = run_child(command)
             finally:
                 meeting.write_bytes(original)
-            entry.update(rebuild_wall_s=round(wall, 1), rebuild_peak_rss_mb=rss, rebuild=json.loads(report))
+            entry.update(rebuild_wall_s=round(wall, 1), rebuild_peak_rss_mb=rss, rebuild=json.loads(report),
+                         rebuild_commit=commit)
             print(f"  重新构建 {wall:.1f} 秒（峰值内存 {rss:.0f} MB）", flush=True)
     base = results.get("mkdocs", {}).get("full_wall_s")
     for entry in results.values():

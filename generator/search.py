@@ -945,13 +945,19 @@ def index_site(
         in_areas = {street for shard in areas for street in shard.streets}
         all_streets = sorted({p.value(FILTER_STREET) or "" for p in pages if p.marked} - {""})
 
-        def members(streets: set[str] | None) -> list[_Known]:
+        by_street: dict[str, list[_Known]] = {}  # marked pages by street ("": none), in path order
+        for k in known:
+            if k.page.marked:
+                by_street.setdefault(k.page.value(FILTER_STREET) or "", []).append(k)
+
+        def members(streets: Iterable[str] | None) -> list[_Known]:
             """The pages a shard indexes: those of ``streets``; None: the common shard's."""
             if not marked_any:  # nothing marks its content: every page, whole, in one index
                 return known
-            return [k for k in known if k.page.marked and (
-                (k.page.value(FILTER_STREET) or "") not in in_areas if streets is None
-                else k.page.value(FILTER_STREET) in streets)]
+            if streets is None:
+                streets = [street for street in by_street if street not in in_areas]
+            chosen = [k for street in streets for k in by_street.get(street, ())]
+            return sorted(chosen, key=lambda k: k.page.relative) if len(streets) > 1 else chosen
 
         def bundle(shard_id: str, label: str, chosen: list[_Known], output: Path) -> None:
             """The shard's bundle: lent by the last site when it indexed the same pages, else
@@ -972,13 +978,14 @@ def index_site(
         logs: list[str] = []
         earlier = _Earlier(previous_site, output_subdir, exclude_selectors, force_language)
         sources: dict[str, str] = {}
-        bundle("", "全区公共页面" if areas else "全站", members(None), bundle_new)
+        common_pages = members(None)
+        bundle("", "全区公共页面" if areas else "全站", common_pages, bundle_new)
         languages = _languages(bundle_new / "pagefind-entry.json")
-        _write_filters(bundle_new, [k.page for k in members(None)])
+        _write_filters(bundle_new, [k.page for k in common_pages])
         shard_rows: list[dict[str, object]] = []
         for shard in areas:
             output = staging / f"bundle-{shard.id}"
-            chosen = members(set(shard.streets))
+            chosen = members(shard.streets)
             bundle(shard.id, shard.name, chosen, output)
             for lang, count in _languages(output / "pagefind-entry.json").items():
                 languages[lang] = languages.get(lang, 0) + count

@@ -59,6 +59,11 @@ def child(data: Path, site: Path, docs: Path, engine: str) -> None:
     print(json.dumps({
         "timings": {k: round(v, 2) for k, v in report.timings.items()},
         "engine_pages": report.mkdocs.pages if report.mkdocs else {},
+        # inside "mkdocs": writing the pages (render) and waiting for the case statistics, the
+        # engine's own run (its waits for pages included) and its processor time
+        "beside_engine": {k: round(v, 2) for k, v in report.beside_mkdocs.items()},
+        "engine_run": {k: round(getattr(report.mkdocs, k), 2) for k in ("startup_s", "build_s", "waited_s", "cpu_s")}
+        if report.mkdocs else {},
         "engine_peak_rss_mb": round(report.mkdocs.peak_rss_mb, 1) if report.mkdocs else None,
         "peak_rss_mb": round(peak_rss_mb(), 1),  # the build's own process
         "pages": report.pages_written + report.pages_unchanged,

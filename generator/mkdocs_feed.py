@@ -387,6 +387,9 @@ def _reusing(reuse: Any, theme_dir: Path | None) -> None:
             page.present_anchor_ids = None  # another shard renders it (its anchors go unchecked here)
             return
         if reuse.skip_reading(page):
+            if page.file.src_uri in reuse.nav_pages:  # its title is needed for the navigation now:
+                page.read_source(config)  # its front matter and Markdown, not converted (the
+                page._title_from_render = reuse.title(page.file.src_uri)  # lists are long)
             return
         if page.file.src_uri in reuse.nav_pages:  # its title is needed for the navigation now
             read(page, config, files, dirty)

@@ -17,8 +17,9 @@ theme, the navigation and, for link checking, the pages it links to. The MkDocs 
    holds that page at its recorded size, the file is linked (or copied) from there; otherwise
    the page is read now if it was skipped, and rendered.
 
-The keys are digests of the inputs, never modification times. Pages in the navigation are
-always read (their titles make the navigation). Every build writes the manifest
+The keys are digests of the inputs, never modification times. A page in the navigation whose
+source key is unchanged is read but not converted: its title, which the navigation shows, is
+the one its last rendering found (kept in the manifest). Every build writes the manifest
 (``MANIFEST``: each page's keys, anchors and size) into the new site, the same bytes whether
 pages were reused or not, so the result of an incremental build is byte-identical to a full
 build of the same inputs (``tests/test_incremental.py`` checks it over a set of typical edits).
@@ -40,7 +41,7 @@ from typing import Any
 from urllib.parse import unquote
 
 MANIFEST = ".gongzhi-build.json"
-FORMAT = 1
+FORMAT = 2  # 2: pages record their rendered title (pages in the navigation need not be converted)
 # What converts Markdown to the page's HTML, besides the configuration
 PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "pygments", "jinja2")
 
@@ -176,7 +177,7 @@ class Reuse:
         key = self.source_key(src_uri)
         self.records[src_uri] = {"source": key}
         before = self.previous.get(src_uri)
-        if src_uri in self.nav_pages or not before or before.get("source") != key:
+        if not before or before.get("source") != key or "title" not in before:
             self.stats["read"] += 1
             return False
         page.present_anchor_ids = set(before.get("anchors") or ())
@@ -206,14 +207,19 @@ class Reuse:
                 shutil.copyfile(source, destination)
         except OSError:
             return False
-        record.update(anchors=before.get("anchors") or [], size=before["size"])
+        record.update(anchors=before.get("anchors") or [], size=before["size"], title=before.get("title"))
         self.stats["reused"] += 1
         return True
 
+    def title(self, src_uri: str) -> str | None:
+        """The title the page's last rendering found (for a page whose source key is unchanged)."""
+        return (self.previous.get(src_uri) or {}).get("title")
+
     def rendered(self, page: Any) -> None:
-        """After MkDocs wrote the page: its anchors and size, for the next build."""
+        """After MkDocs wrote the page: its anchors, title and size, for the next build."""
         record = self.records.setdefault(page.file.src_uri, {})
         record["anchors"] = sorted(page.present_anchor_ids or ())
+        record["title"] = page._title_from_render  # its first heading, as MkDocs read it (None: none)
         try:
             record["size"] = Path(page.file.abs_dest_path).stat().st_size
         except OSError:

@@ -121,6 +121,7 @@ class ShardedBuild(Feed):
         self.paths: list[str] = []
         self.folders: list[Path] = []
         self.jobs: list[ShardJob] = []
+        self.processes: list[MkDocsProcess] = []  # the local shards, fed as the pages are written
 
     def start(self) -> ShardedBuild:
         if self.executor != "local":
@@ -143,6 +144,7 @@ class ShardedBuild(Feed):
                 process = _process(job)
                 with _LOCK:
                     _RUNNING[job.index] = process
+                self.processes.append(process)
                 process.start()
                 process.plan(job.plan)
         except BaseException:
@@ -150,22 +152,16 @@ class ShardedBuild(Feed):
             raise
 
     def ready(self, count: int) -> None:
-        for process in self._local_processes():
+        for process in self.processes:
             process.ready(count)
 
     def flush(self) -> None:
-        for process in self._local_processes():
+        for process in self.processes:
             process.flush()
 
     def done(self) -> None:
-        for process in self._local_processes():
+        for process in self.processes:
             process.done()
-
-    def _local_processes(self) -> list[MkDocsProcess]:
-        if self.executor != "local":
-            return []
-        with _LOCK:
-            return [_RUNNING[job.index] for job in self.jobs if job.index in _RUNNING]
 
     def _jobs(self) -> list[ShardJob]:
         pages = plan_shards(self.paths, self.count)

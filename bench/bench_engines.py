@@ -67,6 +67,9 @@ def child(data: Path, site: Path, docs: Path, engine: str) -> None:
         "engine_peak_rss_mb": round(report.mkdocs.peak_rss_mb, 1) if report.mkdocs else None,
         "peak_rss_mb": round(peak_rss_mb(), 1),  # the build's own process
         "pages": report.pages_written + report.pages_unchanged,
+        # pages not rendered at all: what they were made from is unchanged (generator.depends)
+        "pages_fresh": report.pages_fresh,
+        "render_keys_s": round(report.render_timings.get("keys", 0.0), 2),
     }))
 
 

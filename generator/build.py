@@ -63,6 +63,7 @@ class BuildReport:
     pages_written: int = 0
     engine: str = "mkdocs"
     pages_unchanged: int = 0
+    pages_fresh: int = 0  # of the unchanged, those not rendered at all (``generator.depends``)
     pages_deleted: int = 0
     warnings: list[Issue] = field(default_factory=list)  # validator warnings (non-fatal)
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds
@@ -545,6 +546,7 @@ def _site(
         engine="zensical" if type(mkdocs).__name__ == "ZensicalProcess" else "mkdocs",
         pages_written=len(rendered.written),
         pages_unchanged=rendered.unchanged,
+        pages_fresh=rendered.fresh,
         pages_deleted=len(rendered.deleted),
         warnings=warnings,
         timings=timings,

@@ -95,7 +95,7 @@ def run_build(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(
         f"网站已生成：{report.site_dir}（页面：新写入或更新 {report.pages_written} 个，"
-        f"未变 {report.pages_unchanged} 个，删除 {report.pages_deleted} 个；"
+        f"未变 {report.pages_unchanged} 个（其中 {report.pages_fresh} 个的数据和模板都未变，未重新渲染），删除 {report.pages_deleted} 个；"
         f"{'已建立搜索索引' if report.indexed else '未建立搜索索引'}；{_stage_text(report)}）"
     )
     return EXIT_OK

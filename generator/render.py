@@ -32,7 +32,7 @@ import jinja2
 import jinja2.meta
 from markupsafe import Markup
 
-from generator import pinyin
+from generator import depends, pinyin
 from generator.pages import Asset, Deferred, Page, RenderContext, resolved
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
@@ -309,6 +309,7 @@ class RenderResult:
     written: list[str] = field(default_factory=list)  # new or changed files
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
+    fresh: int = 0  # pages not rendered: their data and templates are those that made them
     timings: dict[str, float] = field(default_factory=dict)  # provider:…, template:…, late, assets
 
 
@@ -327,31 +328,36 @@ class LateReaders:
     def __init__(self, env: jinja2.Environment, names: frozenset[str] = LATE_FIGURES) -> None:
         self.env = env
         self.names = names
-        self._reads: dict[str, bool] = {}
+        self._reads: dict[str, frozenset[str]] = {}
 
     def __call__(self, page: Page) -> bool:
         return isinstance(page.context, Deferred) or self.template_reads(page.template)
 
-    def template_reads(self, name: str, visiting: frozenset[str] = frozenset()) -> bool:
+    def template_reads(self, name: str) -> bool:
+        found = self.reads(name)
+        return "*" in found or bool(self.names & found)
+
+    def reads(self, name: str, visiting: frozenset[str] = frozenset()) -> frozenset[str]:
+        """The names a template reads from its context, with those of the templates it pulls
+        in; "*" stands for any name (a template pulled in by a computed name, or one that
+        cannot be parsed: the render stage reports it, with the page)."""
         if name in self._reads:
             return self._reads[name]
         try:
             source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
             tree = self.env.parse(source, name)
         except jinja2.TemplateNotFound:
-            return False  # only ``ignore missing`` includes get here: they render nothing
+            return frozenset()  # only ``ignore missing`` includes get here: they render nothing
         except jinja2.TemplateError:
-            return True  # the render stage reports it, with the page
-        reads = bool(self.names & jinja2.meta.find_undeclared_variables(tree))
+            return frozenset("*")
+        found = set(jinja2.meta.find_undeclared_variables(tree))
         for ref in jinja2.meta.find_referenced_templates(tree):
-            if reads:
-                break
             if ref is None:
-                reads = True
+                found.add("*")
             elif ref not in visiting:
-                reads = self.template_reads(ref, visiting | {name})
-        self._reads[name] = reads
-        return reads
+                found |= self.reads(ref, visiting | {name})
+        self._reads[name] = frozenset(found)
+        return self._reads[name]
 
 
 class _NotYet(dict):
@@ -605,6 +611,10 @@ def render(
         else:
             (late if reads_late(item) else early).append(item)
     late.sort(key=lambda page: isinstance(page.context, Deferred))  # last: see render_pages
+    start = time.perf_counter()
+    keys = _keys(env, ctx, docs_dir, early, template_dirs)
+    fresh = frozenset(page.path for page in early if keys.unchanged(page.path))
+    timings["keys"] = time.perf_counter() - start
     plan = [*content, *(p.path for p in early), *(p.path for p in late), *(a.path for a in assets)]
     writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
     feed.plan(plan)
@@ -623,7 +633,8 @@ def render(
         put(rel, path)
     renderer = PageRenderer(env, ctx, timings)
     base = renderer.base(early=True)
-    render_pages(early, renderer, base, docs_dir, put)
+    with depends.Tracking():
+        render_pages(early, renderer, base, docs_dir, put, keys, fresh)
     if before_late is not None:
         feed.flush()
         start = time.perf_counter()
@@ -636,10 +647,24 @@ def render(
         put(asset.path, resolved(asset.content))
     timings["assets"] = time.perf_counter() - start
     result = writer.finish()
+    keys.save()
     feed.done()
     pinyin.save()  # names the templates spelled, for the next build
     result.timings = timings
+    result.fresh = len(fresh)
     return result
+
+
+def _keys(env: jinja2.Environment, ctx: RenderContext, docs_dir: Path, pages: list[Page],
+          template_dirs: Iterable[Path] | None = None) -> depends.Keys:
+    """The keys of ``pages`` before any renders, and the record of the last render."""
+    shared = {"today": ctx.today, "edit_base": ctx.edit_base, "forms": ctx.derived.get("forms"), "derived": None}
+    keys = depends.Keys(ctx, docs_dir, shared, template_dirs or [TEMPLATES_DIR])
+    readers = LateReaders(env)
+    for page in pages:
+        reads = readers.reads(page.template)
+        keys.begin(page.path, page.template, page.context, depends.SHARED_NAMES if "*" in reads else reads)  # type: ignore[arg-type]
+    return keys
 
 
 # A run of at least this many pages is rendered by two processes (``render_pages``); below it
@@ -649,42 +674,69 @@ BLOCK_PAGES = 32  # pages per block the two processes take in turn
 
 
 def render_pages(pages: list[Page], renderer: PageRenderer, base: dict[str, Any], docs_dir: Path,
-                 put: Callable[..., None]) -> None:
-    """Render ``pages`` and ``put`` each in order (``put(path, data)``, or for a file the
-    helper wrote ``put(path, None, written)``); on a machine of several cores a long run is
+                 put: Callable[..., None], keys: depends.Keys | None = None,
+                 fresh: frozenset[str] = frozenset()) -> None:
+    """Render ``pages`` and ``put`` each in order (``put(path, data)``, or for a file already
+    in place ``put(path, None, written)``); on a machine of several cores a long run is
     shared with a forked helper process.
 
-    The pages are cut into blocks of ``BLOCK_PAGES``: this process renders the even blocks,
-    the helper the odd ones and writes them into the docs folder itself (``put_file``),
-    reporting for each block which files it changed. This process takes the blocks in order,
-    its own as it renders them and the helper's as they are reported, so the plan's files
-    still become ready one after another (MkDocs reads them as they do). The helper only
-    reads the dataset and the templates, writes its own pages and leaves with ``os._exit``;
-    a failure on either side ends both and is raised here. Where ``os.fork`` is missing, or
-    on one core, this process renders every page.
+    Pages in ``fresh`` are not rendered: the docs folder holds them already. With ``keys``,
+    each page is rendered under ``depends.Tracking`` and its key recorded.
+
+    The pages to render are cut into blocks of ``BLOCK_PAGES``: this process renders the even
+    blocks, the helper the odd ones and writes them into the docs folder itself
+    (``put_file``), reporting for each block which files it changed. This process takes the
+    pages in order, its own as it renders them and the helper's as they are reported, so the
+    plan's files still become ready one after another (MkDocs reads them as they do). The
+    helper only reads the dataset and the templates, writes its own pages and leaves with
+    ``os._exit``; a failure on either side ends both and is raised here. Where ``os.fork`` is
+    missing, or on one core, this process renders every page.
     """
+    todo = [page for page in pages if page.path not in fresh]
     # A ``Deferred`` context may wait for the build's threads (the case export), which the
     # helper does not have: such pages (``render`` puts them last) are rendered here.
     share = 0
-    while share < len(pages) and not isinstance(pages[share].context, Deferred):
+    while share < len(todo) and not isinstance(todo[share].context, Deferred):
         share += 1
-    shared = [pages[i:min(i + BLOCK_PAGES, share)] for i in range(0, share, BLOCK_PAGES)]
-    blocks = shared + [[page] for page in pages[share:]]
-    helper = _Helper.start(shared, renderer, base, docs_dir) if share >= PARALLEL_PAGES else None
+    blocks = [todo[i:min(i + BLOCK_PAGES, share)] for i in range(0, share, BLOCK_PAGES)]
+    helper = _Helper.start(blocks, renderer, base, docs_dir, keys) if share >= PARALLEL_PAGES else None
+    theirs = {page.path: number for number, block in enumerate(blocks) if number % 2 == 1 for page in block}
+    reported: dict[str, tuple[bool, Any]] = {}
     try:
-        for number, block in enumerate(blocks):
-            if helper is not None and number % 2 == 1 and number < helper.blocks:
-                for rel, written in helper.block(number):
-                    put(rel, None, written)
-                continue
-            for page in block:
-                put(page.path, renderer.render(page, base))
+        for page in pages:
+            if page.path in fresh:
+                put(page.path, None, False)
+            elif helper is not None and page.path in theirs:
+                if page.path not in reported:
+                    reported.update((rel, (written, entry)) for rel, written, entry in helper.block(theirs[page.path]))
+                written, entry = reported.pop(page.path)
+                put(page.path, None, written)
+                if keys is not None and entry is not None:
+                    keys.entries[page.path] = entry
+            else:
+                data, keyed = _render_keyed(page, renderer, base, keys)
+                put(page.path, data)
+                if keys is not None:
+                    keys.written(page.path, keyed)
     except BaseException:
         if helper is not None:
             helper.kill()
         raise
     if helper is not None:
         helper.finish(renderer)
+
+
+def _render_keyed(page: Page, renderer: PageRenderer, base: dict[str, Any],
+                  keys: depends.Keys | None) -> tuple[bytes, tuple[str, tuple[str, ...]] | None]:
+    """The page's bytes, and with ``keys`` its key and what it read (None: unkeyable)."""
+    if keys is None:
+        return renderer.render(page, base), None
+    depends.Tracking.begin()
+    try:
+        data = renderer.render(page, base)
+    finally:
+        read, names = depends.Tracking.end()
+    return data, keys.rendered(page.path, read, names)
 
 
 class _Helper:
@@ -697,7 +749,7 @@ class _Helper:
 
     @classmethod
     def start(cls, blocks: list[list[Page]], renderer: PageRenderer, base: dict[str, Any],
-              docs_dir: Path) -> _Helper | None:
+              docs_dir: Path, keys: depends.Keys | None = None) -> _Helper | None:
         if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
             return None
         import pickle
@@ -716,8 +768,15 @@ class _Helper:
                 try:
                     renderer.timings = {}
                     for number in range(1, len(blocks), 2):
-                        report = [(page.path, put_file(docs_dir, page.path, renderer.render(page, base)))
-                                  for page in blocks[number]]
+                        report = []
+                        for page in blocks[number]:
+                            data, keyed = _render_keyed(page, renderer, base, keys)
+                            written = put_file(docs_dir, page.path, data)
+                            entry = None
+                            if keys is not None:
+                                keys.written(page.path, keyed)
+                                entry = keys.entries.get(page.path)
+                            report.append((page.path, written, entry))
                         pickle.dump(("block", number, report), out)
                         out.flush()
                     pickle.dump(("done", renderer.timings), out)
@@ -745,7 +804,7 @@ class _Helper:
             raise RenderError(message[1])
         return message
 
-    def block(self, number: int) -> list[tuple[str, bool]]:
+    def block(self, number: int) -> list[tuple[str, bool, Any]]:
         message = self._next()
         if message[0] != "block" or message[1] != number:
             self.kill()

@@ -1,0 +1,382 @@
+"""What each generated page was made from, so a rebuild renders only the pages whose data changed.
+
+A page's Markdown is a function of its template (and the code and templates around it), its
+context (what its provider put in it), and the records the template reads while it renders,
+in itself or through the helpers it calls. The render stage renders a page with *tracking*
+on: every model record whose attribute is read, and every attribute of the dataset and the
+render context that is read, is noted (``Tracking``). The page's *key* is a digest of
+
+- the code: every module of ``generator/``, every file of ``site_templates/`` and the versions
+  of the packages that shape the text (``code_digest``);
+- its path, its template, and its context (records in it stand as their keys, ``plain``);
+- the shared values its template reads by name (``today``, ``edit_base``, ``forms``);
+- for every record it read, a digest of that record's values (records it points to stand as
+  their keys, so a change to one record changes only the pages that read that record), and
+  for every dataset or context attribute it read, a digest of that attribute.
+
+The next build computes the key again from the recorded list of what the page read and the
+data of *this* build, before rendering anything. An equal key means the page's Markdown is
+the one already in the docs folder (checked by its size and modification time), so the page
+is not rendered. Anything that cannot be recorded faithfully — a value whose text names a
+memory address, a page that reads ``ctx.derived`` at run time, a record two records share a
+key with — makes the page's key new each build, so such a page is always rendered: the
+tracking can make a rebuild slower, never wrong. Pages that show the case statistics are
+always rendered (they follow the case files, not the YAML).
+
+The record of the last render sits in the docs folder as ``MANIFEST`` (MkDocs skips dot
+files), beside the list of generated files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import os
+import pickle
+import types
+from collections.abc import Iterable
+from decimal import Decimal
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from generator import model
+from generator.pages import RenderContext
+
+MANIFEST = ".gongzhi-rendered"
+FORMAT = 1
+PACKAGES = ("jinja2", "markupsafe", "pypinyin", "pyyaml")
+ROOT = Path(__file__).resolve().parent.parent
+
+# The shared names of the render's base context whose value is part of a page's key when its
+# template reads them. Reading ``derived`` (anything a build derives) makes a page unkeyable.
+SHARED_NAMES: tuple[str, ...] = ("today", "edit_base", "forms", "derived")
+_UNKEYABLE = "\0unkeyable"
+
+
+def _hash(*parts: str) -> str:
+    hasher = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        hasher.update(len(data).to_bytes(8, "little"))
+        hasher.update(data)
+    return hasher.hexdigest()
+
+
+def code_digest(template_dirs: Iterable[Path] = ()) -> str:
+    """The code and templates every page's Markdown comes from, and the packages' versions."""
+    parts: list[str] = []
+    folders = [(ROOT / "generator", "*.py"), *((Path(d), "*") for d in (template_dirs or [ROOT / "site_templates"]))]
+    for folder, pattern in folders:
+        for path in sorted(p for p in folder.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
+            parts += [path.relative_to(folder).as_posix(), path.read_bytes().hex()]
+    for package in PACKAGES:
+        try:
+            parts.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package}==?")
+    return _hash(str(FORMAT), *parts)
+
+
+# --- the records ------------------------------------------------------------------------------
+
+
+def _is_record_class(cls: type) -> bool:
+    return dataclasses.is_dataclass(cls) and any(f.name == "origin" for f in dataclasses.fields(cls))
+
+
+RECORD_CLASSES: tuple[type, ...] = tuple(
+    cls for cls in vars(model).values()
+    if isinstance(cls, type) and cls.__module__ == model.__name__ and _is_record_class(cls)
+)
+_RECORD_SET = frozenset(RECORD_CLASSES)
+
+
+def file_date(file: str, root: Path) -> dt.date | None:
+    """The modification date of a data file named as in ``Source.file`` (relative to the
+    repository or the data folder, or absolute): what a page shows as its last change when
+    the file is not in git."""
+    path = Path(file)
+    candidates = [path] if path.is_absolute() else [root.parent / path, root / path]
+    for candidate in candidates:
+        try:
+            return dt.date.fromtimestamp(candidate.stat().st_mtime)
+        except OSError:
+            continue
+    return None
+
+
+class Records:
+    """Every record of a dataset, by a key that is stable across builds (its class and the
+    file and line it came from), and the digest of each record's values."""
+
+    def __init__(self, dataset: model.Dataset) -> None:
+        self.root = dataset.root
+        self.dataset = dataset
+        self._keys: dict[int, str] = {}
+        self.by_key: dict[str, Any] = {}
+        self.ambiguous: set[str] = set()
+        self._tokens: dict[str, str] = {}
+        self._dates: dict[str, dt.date | None] = {}
+        stack: list[Any] = [dataset.district]
+        for name in _TABLES:
+            stack.extend(getattr(dataset, name).values())
+        seen: set[int] = set()
+        while stack:
+            record = stack.pop()
+            if id(record) in seen:
+                continue
+            seen.add(id(record))
+            key = self.key(record)
+            if self.by_key.setdefault(key, record) is not record:
+                self.ambiguous.add(key)
+            for value in record.__dict__.values():
+                if type(value) in _RECORD_SET:
+                    stack.append(value)
+                elif type(value) is list and value and type(value[0]) in _RECORD_SET:
+                    stack.extend(value)
+
+    def key(self, record: Any) -> str:
+        found = self._keys.get(id(record))
+        if found is None:
+            origin = record.__dict__.get("origin")
+            if origin is not None:
+                found = f"{type(record).__name__}:{origin.file}:{origin.line}"
+            else:
+                ident = record.__dict__.get("id")
+                found = f"{type(record).__name__}#{ident}" if ident is not None else f"{type(record).__name__}@{id(record)}"
+            self._keys[id(record)] = found
+        return found
+
+    def token(self, key: str) -> str | None:
+        """The digest of the record's values this build (None: no such record)."""
+        found = self._tokens.get(key)
+        if found is None:
+            record = self.by_key.get(key)
+            if record is None:
+                return None
+            found = _UNKEYABLE if key in self.ambiguous or "@" in key else self.digest(record.__dict__)
+            self._tokens[key] = found
+        return found
+
+    def digest(self, value: Any) -> str:
+        """A digest of ``value``'s content, in which records stand as their keys and a
+        record's ``origin`` as its file, line and the date a page shows for it."""
+        buffer = io.BytesIO()
+        try:
+            _Pickler(buffer, self).dump(value)
+        except Exception:  # noqa: BLE001 - something that cannot be written down: never equal
+            return _UNKEYABLE
+        return hashlib.blake2b(buffer.getbuffer(), digest_size=20).hexdigest()
+
+    def origin(self, origin: Any) -> tuple[str, int, str | None]:
+        updated = origin.updated
+        if updated is None:  # the page shows the file's modification date (``portal.provenance``)
+            if origin.file not in self._dates:
+                self._dates[origin.file] = file_date(origin.file, self.root)
+            updated = self._dates[origin.file]
+        return (origin.file, origin.line, updated.isoformat() if updated is not None else None)
+
+
+class _Pickler(pickle.Pickler):
+    """Writes values down for ``Records.digest``: records as their keys, functions as their
+    names. An object without a way to be written down makes the digest unkeyable."""
+
+    def __init__(self, file: Any, records: Records) -> None:
+        super().__init__(file, protocol=5)
+        # no memo: whether two equal values are one object or two must not change the digest
+        # (a cyclic value then fails, and is unkeyable)
+        self.fast = True
+        self.records = records
+
+    def persistent_id(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in _PLAIN:
+            return None
+        if kind in _RECORD_SET:
+            return self.records.key(obj)
+        if kind is model.Source:
+            return self.records.origin(obj)
+        if kind in _FUNCTIONS:
+            return ("F", getattr(obj, "__module__", ""), getattr(obj, "__qualname__", repr(obj)))
+        if kind in (set, frozenset):  # their order follows the process's string hashing
+            return ("S", sorted(self.records.digest(v) for v in obj))
+        return None
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None), tuple, list, dict, dt.date, dt.datetime, Decimal})
+_FUNCTIONS = frozenset({types.FunctionType, types.BuiltinFunctionType, types.MethodType})
+
+
+_TABLES: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(model.Dataset) if f.name not in ("root", "district", "case_files")
+)
+
+
+# --- tracking ----------------------------------------------------------------------------------
+
+_seen: dict[int, Any] | None = None
+_names: set[str] | None = None
+
+
+def _record_getattribute(self: Any, name: str) -> Any:
+    seen = _seen
+    if seen is not None:
+        seen[id(self)] = self
+    return object.__getattribute__(self, name)
+
+
+def _holder_getattribute(self: Any, name: str) -> Any:
+    names = _names
+    if names is not None and not name.startswith("__"):
+        names.add(f"{type(self).__name__}.{name}")
+    return object.__getattribute__(self, name)
+
+
+class Tracking:
+    """While entered, reads of records, of the dataset and of the render context are noted
+    (``begin`` and ``end`` frame one page). Outside it the classes are as they were."""
+
+    HOLDERS: tuple[type, ...] = (model.Dataset, RenderContext)
+
+    def __enter__(self) -> Tracking:
+        for cls in RECORD_CLASSES:
+            cls.__getattribute__ = _record_getattribute  # type: ignore[method-assign]
+        for cls in self.HOLDERS:
+            cls.__getattribute__ = _holder_getattribute  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _seen, _names
+        _seen = _names = None
+        for cls in (*RECORD_CLASSES, *self.HOLDERS):
+            if "__getattribute__" in cls.__dict__:
+                del cls.__getattribute__
+
+    @staticmethod
+    def begin() -> None:
+        global _seen, _names
+        _seen, _names = {}, set()
+
+    @staticmethod
+    def end() -> tuple[list[Any], set[str]]:
+        global _seen, _names
+        seen, names = _seen, _names
+        _seen = _names = None
+        return list((seen or {}).values()), names or set()
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+class Keys:
+    """The keys of this build's pages, and the record of the last render (``MANIFEST``)."""
+
+    def __init__(self, ctx: RenderContext, docs_dir: Path, shared: dict[str, Any],
+                 template_dirs: Iterable[Path] = ()) -> None:
+        self.ctx = ctx
+        self.docs_dir = docs_dir
+        self.records = Records(ctx.dataset)
+        self.code = code_digest(template_dirs)
+        self.shared = {name: self._shared(name, value) for name, value in shared.items()}
+        self.prefix: dict[str, str] = {}  # path → digest of what the page is before it renders
+        self.entries: dict[str, tuple[str, int, int, tuple[str, ...]]] = {}  # the new manifest
+        self.previous = self._load()
+
+    def _shared(self, name: str, value: Any) -> str:
+        if name == "derived":
+            return _UNKEYABLE
+        return self.records.digest(value)
+
+    def _load(self) -> dict[str, tuple[str, int, int, tuple[str, ...]]]:
+        try:
+            with open(self.docs_dir / MANIFEST, "rb") as handle:
+                data = pickle.load(handle)
+            if data.get("format") != FORMAT or data.get("code") != self.code:
+                return {}
+            table = data["deps"]
+            return {path: (key, size, mtime, tuple(table[i] for i in deps))
+                    for path, (key, size, mtime, deps) in data["pages"].items()}
+        except Exception:  # noqa: BLE001 - a missing, old or damaged record: render every page
+            return {}
+
+    def begin(self, path: str, template: str, context: dict[str, Any], reads: Iterable[str]) -> None:
+        """Note what the page is before it renders (call for every page, before any renders:
+        a context may hold caches the render fills)."""
+        shared = [f"{name}={self.shared[name]}" for name in sorted(reads) if name in self.shared]
+        self.prefix[path] = _hash(self.code, path, template, self.records.digest(context), *shared)
+
+    def _dep_token(self, dep: str) -> str | None:
+        holder, dot, name = dep.partition(".")
+        if not dot or ":" in dep or "#" in dep or "@" in dep:
+            return self.records.token(dep)
+        if holder == "Dataset":
+            value = getattr(self.ctx.dataset, name, _UNKEYABLE)
+            if isinstance(value, dict):
+                return _hash(repr(tuple(value)))
+        elif holder == "RenderContext":
+            if name == "derived":
+                return _UNKEYABLE
+            value = getattr(self.ctx, name, _UNKEYABLE)
+            if name == "dataset":
+                return "dataset"
+        else:
+            return None
+        return self.records.digest(value)
+
+    def key(self, path: str, deps: Iterable[str]) -> str | None:
+        parts = [self.prefix[path]]
+        for dep in sorted(deps):
+            token = self._dep_token(dep)
+            if token is None or token == _UNKEYABLE:
+                return None
+            parts += [dep, token]
+        return _hash(*parts)
+
+    def unchanged(self, path: str) -> bool:
+        """True when the docs folder already holds this page's Markdown (keep its record)."""
+        before = self.previous.get(path)
+        if before is None or path not in self.prefix:
+            return False
+        key, size, mtime, deps = before
+        if self.key(path, deps) != key:
+            return False
+        try:
+            stat = os.stat(self.docs_dir / path)
+        except OSError:
+            return False
+        if stat.st_size != size or stat.st_mtime_ns != mtime:
+            return False
+        self.entries[path] = before
+        return True
+
+    def rendered(self, path: str, read: list[Any], names: set[str]) -> tuple[str, tuple[str, ...]] | None:
+        """The key and the list of what it read, for a page just rendered (None: unkeyable)."""
+        deps = tuple(sorted({self.records.key(r) for r in read} | names))
+        key = self.key(path, deps)
+        return (key, deps) if key is not None else None
+
+    def written(self, path: str, keyed: tuple[str, tuple[str, ...]] | None) -> None:
+        """The page's file is in the docs folder: record it with the file's size and time."""
+        if keyed is None:
+            self.entries.pop(path, None)
+            return
+        try:
+            stat = os.stat(self.docs_dir / path)
+        except OSError:
+            return
+        self.entries[path] = (keyed[0], stat.st_size, stat.st_mtime_ns, keyed[1])
+
+    def save(self) -> None:
+        table: dict[str, int] = {}
+        pages = {}
+        for path, (key, size, mtime, deps) in sorted(self.entries.items()):
+            pages[path] = (key, size, mtime, [table.setdefault(dep, len(table)) for dep in deps])
+        data = {"format": FORMAT, "code": self.code, "deps": list(table), "pages": pages}
+        target = self.docs_dir / MANIFEST
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(target)

@@ -51,8 +51,8 @@ PACKAGES = ("jinja2", "markupsafe", "pypinyin", "pyyaml")
 ROOT = Path(__file__).resolve().parent.parent
 
 # The shared names of the render's base context whose value is part of a page's key when its
-# template reads them. Reading ``derived`` (anything a build derives) makes a page unkeyable.
-SHARED_NAMES: tuple[str, ...] = ("today", "edit_base", "forms", "derived")
+# template reads them. What a page reads of ``derived`` is noted name by name (``note``).
+SHARED_NAMES: tuple[str, ...] = ("today", "edit_base", "forms")
 _UNKEYABLE = "\0unkeyable"
 
 
@@ -235,6 +235,14 @@ def _holder_getattribute(self: Any, name: str) -> Any:
     return object.__getattribute__(self, name)
 
 
+def note(name: str) -> None:
+    """Note that the page being rendered read ``name`` ("derived.<key>": a figure the build
+    derived; "derived": all of them)."""
+    names = _names
+    if names is not None:
+        names.add(name)
+
+
 class Tracking:
     """While entered, reads of records, of the dataset and of the render context are noted
     (``begin`` and ``end`` frame one page). Outside it the classes are as they were."""
@@ -281,13 +289,11 @@ class Keys:
         self.records = Records(ctx.dataset)
         self.code = code_digest(template_dirs)
         self.shared = {name: self._shared(name, value) for name, value in shared.items()}
-        self.prefix: dict[str, str] = {}  # path → digest of what the page is before it renders
+        self.prefix: dict[str, str | None] = {}  # path → what the page is before it renders (None: unkeyable)
         self.entries: dict[str, tuple[str, int, int, tuple[str, ...]]] = {}  # the new manifest
         self.previous = self._load()
 
     def _shared(self, name: str, value: Any) -> str:
-        if name == "derived":
-            return _UNKEYABLE
         return self.records.digest(value)
 
     def _load(self) -> dict[str, tuple[str, int, int, tuple[str, ...]]]:
@@ -305,29 +311,31 @@ class Keys:
     def begin(self, path: str, template: str, context: dict[str, Any], reads: Iterable[str]) -> None:
         """Note what the page is before it renders (call for every page, before any renders:
         a context may hold caches the render fills)."""
-        shared = [f"{name}={self.shared[name]}" for name in sorted(reads) if name in self.shared]
-        self.prefix[path] = _hash(self.code, path, template, self.records.digest(context), *shared)
+        names = sorted(name for name in reads if name in self.shared)
+        parts = [self.records.digest(context), *(self.shared[name] for name in names)]
+        self.prefix[path] = None if _UNKEYABLE in parts else _hash(self.code, path, template, *names, *parts)
 
     def _dep_token(self, dep: str) -> str | None:
-        holder, dot, name = dep.partition(".")
-        if not dot or ":" in dep or "#" in dep or "@" in dep:
+        """The digest of what the page read, this build: a record (by its key), or an
+        attribute of the dataset (a table stands as its ids, in order) or of the context."""
+        if ":" in dep or "#" in dep or "@" in dep:
             return self.records.token(dep)
-        if holder == "Dataset":
-            value = getattr(self.ctx.dataset, name, _UNKEYABLE)
-            if isinstance(value, dict):
-                return _hash(repr(tuple(value)))
-        elif holder == "RenderContext":
-            if name == "derived":
-                return _UNKEYABLE
-            value = getattr(self.ctx, name, _UNKEYABLE)
-            if name == "dataset":
-                return "dataset"
-        else:
-            return None
-        return self.records.digest(value)
+        holder, _, name = dep.partition(".")
+        if holder == "derived":
+            return self.records.digest(self.ctx.derived.get(name)) if name else _UNKEYABLE
+        owner = {"Dataset": self.ctx.dataset, "RenderContext": self.ctx}.get(holder)
+        if owner is None or name == "derived" or not hasattr(owner, name):
+            return _UNKEYABLE
+        if owner is self.ctx and name == "dataset":
+            return "dataset"  # what is read of it is noted on its own
+        value = getattr(owner, name)
+        return self.records.digest(tuple(value) if isinstance(value, dict) else value)
 
     def key(self, path: str, deps: Iterable[str]) -> str | None:
-        parts = [self.prefix[path]]
+        prefix = self.prefix[path]
+        if prefix is None:
+            return None
+        parts = [prefix]
         for dep in sorted(deps):
             token = self._dep_token(dep)
             if token is None or token == _UNKEYABLE:

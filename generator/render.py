@@ -362,9 +362,11 @@ class LateReaders:
 
 class _NotYet(dict):
     """``derived`` for pages rendered before ``LATE_FIGURES`` exist: reading one is an error
-    (in the template's name), never a silently empty section."""
+    (in the template's name), never a silently empty section. Each name read is noted for the
+    page's key (``depends.note``)."""
 
     def __getitem__(self, key: str) -> Any:
+        depends.note(f"derived.{key}")
         if key in LATE_FIGURES:
             raise jinja2.TemplateRuntimeError(
                 f"模板读取了尚未算出的 derived.{key}；请在模板中用变量名 {key} 读取，生成阶段才会等它算好"
@@ -372,7 +374,16 @@ class _NotYet(dict):
         return super().__getitem__(key)
 
     def get(self, key: str, default: Any = None) -> Any:
+        depends.note(f"derived.{key}")
         return self[key] if key in LATE_FIGURES else super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        depends.note(f"derived.{key}")
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        depends.note("derived")  # every name: the page cannot be keyed
+        return super().__iter__()
 
 
 class PageRenderer:
@@ -658,7 +669,7 @@ def render(
 def _keys(env: jinja2.Environment, ctx: RenderContext, docs_dir: Path, pages: list[Page],
           template_dirs: Iterable[Path] | None = None) -> depends.Keys:
     """The keys of ``pages`` before any renders, and the record of the last render."""
-    shared = {"today": ctx.today, "edit_base": ctx.edit_base, "forms": ctx.derived.get("forms"), "derived": None}
+    shared = {"today": ctx.today, "edit_base": ctx.edit_base, "forms": ctx.derived.get("forms")}
     keys = depends.Keys(ctx, docs_dir, shared, template_dirs or [TEMPLATES_DIR])
     readers = LateReaders(env)
     for page in pages:

@@ -1,0 +1,176 @@
+"""A page is rendered again only when its template, its context or a record it read changed
+(``generator/depends.py``), and the docs folder a rebuild leaves equals a full render's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from validate_helpers import REPO
+
+from generator import depends
+from generator.build import derive, derive_stats, validate_and_link
+from generator.pages import RenderContext
+from generator.render import TEMPLATES_DIR, PageRenderer, render
+
+TODAY = dt.date(2026, 11, 28)
+MEETING = "data/meetings/xinfeng-council/xinfeng-2026-03.yaml"
+
+
+def _ctx(project: Path, today: dt.date = TODAY) -> RenderContext:
+    dataset, tables, _ = validate_and_link(project / "data")
+    ctx = RenderContext(dataset=dataset, today=today, site_url="/", edit_base="https://example.org/edit/",
+                        derived={"tables": tables, "content_dir": REPO / "content"})
+    derive(ctx)
+    derive_stats(ctx)
+    return ctx
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != depends.MANIFEST}
+
+
+class Rendered:
+    """Renders ``project`` into its docs folder and notes which pages went through Jinja."""
+
+    def __init__(self, project: Path, monkeypatch: pytest.MonkeyPatch, templates: Path = TEMPLATES_DIR) -> None:
+        self.project = project
+        self.templates = templates
+        self.paths: set[str] = set()
+        original = PageRenderer.render
+
+        def noting(renderer: PageRenderer, page, base):  # type: ignore[no-untyped-def]
+            self.paths.add(page.path)
+            return original(renderer, page, base)
+
+        monkeypatch.setattr(PageRenderer, "render", noting)
+
+    def __call__(self, docs: str = "docs", today: dt.date = TODAY):  # type: ignore[no-untyped-def]
+        self.paths = set()
+        return render(_ctx(self.project, today), self.project / docs, REPO / "content",
+                      template_dirs=[self.templates])
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "data", tmp_path / "data")
+    return tmp_path
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _add_meeting(project: Path) -> None:
+    source = project / MEETING
+    text = source.read_text(encoding="utf-8").replace("xinfeng-2026-03", "xinfeng-2026-04")
+    (source.parent / "xinfeng-2026-04.yaml").write_text(text, encoding="utf-8")
+
+
+EDITS = {
+    "a meeting's title": lambda p: _edit(p / MEETING, "\ntitle: ", "\ntitle: （更正）"),
+    "a meeting added": _add_meeting,
+    "a meeting removed": lambda p: (p / "data/meetings/xinfeng-council/xinfeng-2025-03.yaml").unlink(),
+    "a council renamed": lambda p: _edit(p / "data/councils/xinfeng-council.yaml", "\nname: ", "\nname: 新"),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_a_rebuild_renders_the_pages_that_read_the_edit_and_equals_a_full_render(
+        project: Path, monkeypatch: pytest.MonkeyPatch, edit: str) -> None:
+    rendered = Rendered(project, monkeypatch)
+    first = rendered()
+    everything = set(rendered.paths)
+    assert first.fresh == 0 and len(everything) > 300
+
+    EDITS[edit](project)
+    again = rendered()
+    again_paths = rendered.paths
+    full = rendered("full")  # a folder with no record: every page rendered
+    assert _tree(project / "docs") == _tree(project / "full")
+    assert full.fresh == 0
+    # what shows the meeting or its council is rendered; pages that read neither are not
+    assert "meetings/index.md" in again_paths or edit == "a council renamed"
+    assert again.fresh >= 0.5 * len(everything), (again.fresh, len(everything))
+    assert not {"policies/index.md", "awards/index.md"} & again_paths
+    changed = set(again.written) & everything
+    untouched = everything - again_paths
+    assert changed.isdisjoint(untouched)  # every page whose bytes changed went through Jinja
+
+
+def test_an_unchanged_rebuild_renders_only_the_pages_that_show_the_case_statistics(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered = Rendered(project, monkeypatch)
+    rendered()
+    again = rendered()
+    assert again.written == [] and again.fresh > 250
+    assert rendered.paths, "pages showing the case statistics follow the case files: rendered each time"
+    assert not any(p.startswith(("meetings/", "organisations/", "policies/", "councils/")) for p in rendered.paths)
+
+    # a new day: the forms that open or close follow it, with the pages showing them; a
+    # meeting's page does not
+    later = rendered(today=dt.date(2027, 6, 1))
+    assert later.written and set(later.written) <= rendered.paths
+    assert not any(p.startswith(("meetings/", "policies/")) for p in rendered.paths)
+
+
+def test_a_page_changed_or_removed_in_the_docs_folder_is_rendered_again(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered = Rendered(project, monkeypatch)
+    rendered()
+    docs = project / "docs"
+    meeting = docs / "meetings/xinfeng-2026-03.md"
+    original = meeting.read_bytes()
+    meeting.write_bytes(original + "手工改动\n".encode())
+    (docs / "policies/index.md").unlink()
+    rendered()
+    assert {"meetings/xinfeng-2026-03.md", "policies/index.md"} <= rendered.paths
+    assert meeting.read_bytes() == original and (docs / "policies/index.md").is_file()
+
+
+def test_a_template_change_or_a_damaged_record_renders_every_page(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    templates = project / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    rendered = Rendered(project, monkeypatch, templates)
+    first = rendered()
+    everything = set(rendered.paths)
+
+    _edit(templates / "_macros.md", "", "{#- 修订 -#}\n")  # a partial: no page's own template
+    again = rendered()
+    assert again.fresh == 0 and rendered.paths == everything
+
+    (project / "docs" / depends.MANIFEST).write_bytes(b"\x80\x05damaged")
+    third = rendered()
+    assert third.fresh == 0 and rendered.paths == everything
+    assert third.written == [] and first.written  # same bytes as before: nothing rewritten
+    with open(project / "docs" / depends.MANIFEST, "rb") as handle:
+        assert pickle.load(handle)["format"] == depends.FORMAT  # written anew
+
+
+def test_records_are_keyed_by_their_file_and_line_and_digested_by_their_values(project: Path) -> None:
+    ctx = _ctx(project)
+    records = depends.Records(ctx.dataset)
+    meeting = ctx.dataset.meetings["xinfeng-2026-03"]
+    key = records.key(meeting)
+    assert key == f"Meeting:{meeting.origin.file}:{meeting.origin.line}"
+    assert records.by_key[key] is meeting and not records.ambiguous
+    token = records.token(key)
+    # its council stands as its key: the council's own values are not part of the meeting's
+    council = meeting.council_ref
+    council.name = "改名"
+    assert depends.Records(ctx.dataset).token(key) == token
+    meeting.title = "改名"
+    assert depends.Records(ctx.dataset).token(key) != token
+    # a value that cannot be written down makes the page unkeyable: it is rendered every time
+    keys = depends.Keys(ctx, project / "docs", {})
+    keys.begin("a.md", "policy.md", {"lock": threading.Lock()}, [])
+    keys.begin("b.md", "policy.md", {"title": "标题"}, [])
+    assert keys.key("a.md", []) is None and keys.key("b.md", []) is not None

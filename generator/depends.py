@@ -123,20 +123,21 @@ class Records:
         stack: list[Any] = [dataset.district]
         for name in _TABLES:
             stack.extend(getattr(dataset, name).values())
-        seen: set[int] = set()
+        keys = self._keys
         while stack:
             record = stack.pop()
-            if id(record) in seen:
+            if id(record) in keys:
                 continue
-            seen.add(id(record))
             key = self.key(record)
             if self.by_key.setdefault(key, record) is not record:
                 self.ambiguous.add(key)
             for value in record.__dict__.values():
-                if type(value) in _RECORD_SET:
+                kind = type(value)
+                if kind is list:
+                    if value and type(value[0]) in _RECORD_SET:
+                        stack.extend(value)
+                elif kind in _RECORD_SET:
                     stack.append(value)
-                elif type(value) is list and value and type(value[0]) in _RECORD_SET:
-                    stack.extend(value)
 
     def key(self, record: Any) -> str:
         found = self._keys.get(id(record))
@@ -157,9 +158,33 @@ class Records:
             record = self.by_key.get(key)
             if record is None:
                 return None
-            found = _UNKEYABLE if key in self.ambiguous or "@" in key else self.digest(record.__dict__)
+            found = _UNKEYABLE if key in self.ambiguous or "@" in key else self._fields(record)
             self._tokens[key] = found
         return found
+
+    def _fields(self, record: Any) -> str:
+        """The digest of a record's values: the common kinds of value written down here
+        (records as their keys), anything else by ``digest``."""
+        keys = self._keys
+        out: list[Any] = []
+        for value in record.__dict__.values():
+            kind = type(value)
+            if kind in _SIMPLE:
+                out.append(value)
+            elif kind is list:
+                if all(type(v) in _RECORD_SET for v in value):
+                    out.append(tuple(keys.get(id(v)) or self.key(v) for v in value))
+                elif all(type(v) in _SIMPLE for v in value):
+                    out.append(value)
+                else:
+                    out.append(self.digest(value))
+            elif kind in _RECORD_SET:
+                out.append(keys.get(id(value)) or self.key(value))
+            elif kind is model.Source:
+                out.append(self.origin(value))
+            else:
+                out.append(self.digest(value))
+        return hashlib.blake2b(pickle.dumps(out, protocol=5), digest_size=20).hexdigest()
 
     def digest(self, value: Any) -> str:
         """A digest of ``value``'s content, in which records stand as their keys and a
@@ -207,6 +232,9 @@ class _Pickler(pickle.Pickler):
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None), tuple, list, dict, dt.date, dt.datetime, Decimal})
+# values written down as they are (an enum by its class and name)
+_SIMPLE = frozenset({str, int, float, bool, type(None), dt.date, dt.datetime, Decimal,
+                     *(cls for cls in vars(model).values() if isinstance(cls, type) and issubclass(cls, model.Label))})
 _FUNCTIONS = frozenset({types.FunctionType, types.BuiltinFunctionType, types.MethodType})
 
 
@@ -289,6 +317,7 @@ class Keys:
         self.records = Records(ctx.dataset)
         self.code = code_digest(template_dirs)
         self.shared = {name: self._shared(name, value) for name, value in shared.items()}
+        self._holders: dict[str, str] = {}
         self.prefix: dict[str, str | None] = {}  # path → what the page is before it renders (None: unkeyable)
         self.entries: dict[str, tuple[str, int, int, tuple[str, ...]]] = {}  # the new manifest
         self.previous = self._load()
@@ -320,6 +349,12 @@ class Keys:
         attribute of the dataset (a table stands as its ids, in order) or of the context."""
         if ":" in dep or "#" in dep or "@" in dep:
             return self.records.token(dep)
+        found = self._holders.get(dep)
+        if found is None:
+            found = self._holders[dep] = self._holder_token(dep)
+        return found
+
+    def _holder_token(self, dep: str) -> str:
         holder, _, name = dep.partition(".")
         if holder == "derived":
             return self.records.digest(self.ctx.derived.get(name)) if name else _UNKEYABLE
@@ -341,7 +376,8 @@ class Keys:
             if token is None or token == _UNKEYABLE:
                 return None
             parts += [dep, token]
-        return _hash(*parts)
+        # keys and digests hold no NUL: joined, they read back one way only
+        return hashlib.blake2b("\0".join(parts).encode("utf-8"), digest_size=20).hexdigest()
 
     def unchanged(self, path: str) -> bool:
         """True when the docs folder already holds this page's Markdown (keep its record)."""

@@ -20,8 +20,11 @@ the one already in the docs folder (checked by its size and modification time), 
 is not rendered. Anything that cannot be recorded faithfully — a value whose text names a
 memory address, a page that reads ``ctx.derived`` at run time, a record two records share a
 key with — makes the page's key new each build, so such a page is always rendered: the
-tracking can make a rebuild slower, never wrong. Pages that show the case statistics are
-always rendered (they follow the case files, not the YAML).
+tracking can make a rebuild slower, never wrong. Pages that show the case statistics read
+them as the shared name ``stats``, whose digest is what the figures were computed from (the
+cache's keys: the case files' bytes, the code, the community map, the cut-off) with the
+records their views read (``Keys.stats_token``). Pages whose context is made late
+(``Deferred``) are always rendered.
 
 The record of the last render sits in the docs folder as ``MANIFEST`` (MkDocs skips dot
 files), beside the list of generated files.
@@ -51,8 +54,9 @@ PACKAGES = ("jinja2", "markupsafe", "pypinyin", "pyyaml")
 ROOT = Path(__file__).resolve().parent.parent
 
 # The shared names of the render's base context whose value is part of a page's key when its
-# template reads them. What a page reads of ``derived`` is noted name by name (``note``).
-SHARED_NAMES: tuple[str, ...] = ("today", "edit_base", "forms")
+# template reads them ("stats" is known once the case statistics are: ``Keys.share``). What a
+# page reads of ``derived`` is noted name by name (``note``).
+SHARED_NAMES: tuple[str, ...] = ("today", "edit_base", "forms", "stats")
 _UNKEYABLE = "\0unkeyable"
 
 
@@ -318,6 +322,7 @@ class Keys:
         self.code = code_digest(template_dirs)
         self.shared = {name: self._shared(name, value) for name, value in shared.items()}
         self._holders: dict[str, str] = {}
+        self._before: dict[str, tuple[str, tuple[str, ...], str]] = {}  # path → template, names, context
         self.prefix: dict[str, str | None] = {}  # path → what the page is before it renders (None: unkeyable)
         self.entries: dict[str, tuple[str, int, int, tuple[str, ...]]] = {}  # the new manifest
         self.previous = self._load()
@@ -340,9 +345,39 @@ class Keys:
     def begin(self, path: str, template: str, context: dict[str, Any], reads: Iterable[str]) -> None:
         """Note what the page is before it renders (call for every page, before any renders:
         a context may hold caches the render fills)."""
-        names = sorted(name for name in reads if name in self.shared)
-        parts = [self.records.digest(context), *(self.shared[name] for name in names)]
-        self.prefix[path] = None if _UNKEYABLE in parts else _hash(self.code, path, template, *names, *parts)
+        names = tuple(sorted(name for name in reads if name in SHARED_NAMES))
+        self._before[path] = (template, names, self.records.digest(context))
+
+    def share(self, name: str, token: str) -> None:
+        """The digest of a shared value known only later in the build (``stats``)."""
+        self.shared[name] = token
+
+    def stats_token(self, view: Any, read: list[Any], names: set[str]) -> str:
+        """The digest of the case statistics the pages show: what the figures were computed
+        from, and the records (names, grids) the build of their views read."""
+        if view is None:
+            return _hash("no statistics")
+        identity = getattr(getattr(view, "stats", view), "identity", None)
+        # the build's step reads ``ctx.derived`` for its tools (the chart renderer) and to
+        # store the view: what the view shows is in ``identity`` and the records
+        deps = sorted({self.records.key(r) for r in read} | (names - {"RenderContext.derived"}))
+        tokens = [self._dep_token(dep) for dep in deps]
+        if not isinstance(identity, str) or None in tokens or _UNKEYABLE in tokens:
+            return _UNKEYABLE
+        return _hash(identity, *deps, *tokens)  # type: ignore[arg-type]
+
+    def _prefix(self, path: str) -> str | None:
+        found = self.prefix.get(path, "")
+        if found == "":
+            before = self._before.get(path)
+            found = None
+            if before is not None:
+                template, names, context = before
+                parts = [context, *(self.shared.get(name, _UNKEYABLE) for name in names)]
+                if _UNKEYABLE not in parts:
+                    found = _hash(self.code, path, template, *names, *parts)
+            self.prefix[path] = found
+        return found
 
     def _dep_token(self, dep: str) -> str | None:
         """The digest of what the page read, this build: a record (by its key), or an
@@ -357,6 +392,8 @@ class Keys:
     def _holder_token(self, dep: str) -> str:
         holder, _, name = dep.partition(".")
         if holder == "derived":
+            if name == "stats":
+                return self.shared.get("stats", _UNKEYABLE)
             return self.records.digest(self.ctx.derived.get(name)) if name else _UNKEYABLE
         owner = {"Dataset": self.ctx.dataset, "RenderContext": self.ctx}.get(holder)
         if owner is None or name == "derived" or not hasattr(owner, name):
@@ -367,7 +404,7 @@ class Keys:
         return self.records.digest(tuple(value) if isinstance(value, dict) else value)
 
     def key(self, path: str, deps: Iterable[str]) -> str | None:
-        prefix = self.prefix[path]
+        prefix = self._prefix(path)
         if prefix is None:
             return None
         parts = [prefix]
@@ -382,7 +419,7 @@ class Keys:
     def unchanged(self, path: str) -> bool:
         """True when the docs folder already holds this page's Markdown (keep its record)."""
         before = self.previous.get(path)
-        if before is None or path not in self.prefix:
+        if before is None or path not in self._before:
             return False
         key, size, mtime, deps = before
         if self.key(path, deps) != key:

@@ -360,22 +360,17 @@ class LateReaders:
         return self._reads[name]
 
 
-class _NotYet(dict):
-    """``derived`` for pages rendered before ``LATE_FIGURES`` exist: reading one is an error
-    (in the template's name), never a silently empty section. Each name read is noted for the
-    page's key (``depends.note``)."""
+class _Noting(dict):
+    """``derived`` as templates see it: each name read is noted for the page's key
+    (``depends.note``)."""
 
     def __getitem__(self, key: str) -> Any:
         depends.note(f"derived.{key}")
-        if key in LATE_FIGURES:
-            raise jinja2.TemplateRuntimeError(
-                f"模板读取了尚未算出的 derived.{key}；请在模板中用变量名 {key} 读取，生成阶段才会等它算好"
-            )
         return super().__getitem__(key)
 
     def get(self, key: str, default: Any = None) -> Any:
         depends.note(f"derived.{key}")
-        return self[key] if key in LATE_FIGURES else super().get(key, default)
+        return super().get(key, default)
 
     def __contains__(self, key: object) -> bool:
         depends.note(f"derived.{key}")
@@ -384,6 +379,22 @@ class _NotYet(dict):
     def __iter__(self) -> Iterator[str]:
         depends.note("derived")  # every name: the page cannot be keyed
         return super().__iter__()
+
+
+class _NotYet(_Noting):
+    """``derived`` for pages rendered before ``LATE_FIGURES`` exist: reading one is an error
+    (in the template's name), never a silently empty section."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key in LATE_FIGURES:
+            depends.note(f"derived.{key}")
+            raise jinja2.TemplateRuntimeError(
+                f"模板读取了尚未算出的 derived.{key}；请在模板中用变量名 {key} 读取，生成阶段才会等它算好"
+            )
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in LATE_FIGURES else super().get(key, default)
 
 
 class PageRenderer:
@@ -401,7 +412,7 @@ class PageRenderer:
             "dataset": self.ctx.dataset,
             "district": self.ctx.dataset.district,
             "today": self.ctx.today,
-            "derived": _NotYet(derived) if early else derived,
+            "derived": _NotYet(derived) if early else _Noting(derived),
             "edit_base": self.ctx.edit_base,
             # Derived figures every page may show (the statistics and forms partials read these names).
             **({} if early else {"stats": derived.get("stats")}),
@@ -623,7 +634,8 @@ def render(
             (late if reads_late(item) else early).append(item)
     late.sort(key=lambda page: isinstance(page.context, Deferred))  # last: see render_pages
     start = time.perf_counter()
-    keys = _keys(env, ctx, docs_dir, early, template_dirs)
+    keys = _keys(env, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
+                 template_dirs)
     fresh = frozenset(page.path for page in early if keys.unchanged(page.path))
     timings["keys"] = time.perf_counter() - start
     plan = [*content, *(p.path for p in early), *(p.path for p in late), *(a.path for a in assets)]
@@ -644,15 +656,25 @@ def render(
         put(rel, path)
     renderer = PageRenderer(env, ctx, timings)
     base = renderer.base(early=True)
-    with depends.Tracking():
+    fresh_count = len(fresh)
+    with depends.Tracking() as tracking:
         render_pages(early, renderer, base, docs_dir, put, keys, fresh)
-    if before_late is not None:
-        feed.flush()
-        start = time.perf_counter()
-        before_late()
-        timings["late"] = time.perf_counter() - start
-    base = renderer.base(early=False)
-    render_pages(late, renderer, base, docs_dir, put)
+        if before_late is not None:
+            # the statistics' views read the names of the places they show: noted, for the key
+            # of every page that shows them
+            feed.flush()
+            start = time.perf_counter()
+            tracking.begin()
+            try:
+                before_late()
+            finally:
+                read, names = tracking.end()
+            keys.share("stats", keys.stats_token(ctx.derived.get("stats"), read, names))
+            timings["late"] = time.perf_counter() - start
+        base = renderer.base(early=False)
+        fresh = frozenset(page.path for page in late if keys.unchanged(page.path))
+        fresh_count += len(fresh)
+        render_pages(late, renderer, base, docs_dir, put, keys, fresh)
     start = time.perf_counter()
     for asset in assets:
         put(asset.path, resolved(asset.content))
@@ -662,7 +684,7 @@ def render(
     feed.done()
     pinyin.save()  # names the templates spelled, for the next build
     result.timings = timings
-    result.fresh = len(fresh)
+    result.fresh = fresh_count
     return result
 
 
@@ -674,7 +696,8 @@ def _keys(env: jinja2.Environment, ctx: RenderContext, docs_dir: Path, pages: li
     readers = LateReaders(env)
     for page in pages:
         reads = readers.reads(page.template)
-        keys.begin(page.path, page.template, page.context, depends.SHARED_NAMES if "*" in reads else reads)  # type: ignore[arg-type]
+        keys.begin(page.path, page.template, page.context,  # type: ignore[arg-type]
+                   depends.SHARED_NAMES if "*" in reads else reads)
     return keys
 
 

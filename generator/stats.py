@@ -151,6 +151,10 @@ class SiteStats:
     # The display side (``StatsView``), attached by ``ensure_view`` before pages render, so that
     # templates given this object can use ``stats.community(id)``, ``stats.district`` ...
     view: Any = None
+    # What the figures were computed from (the cache's keys: the case files' bytes, the code,
+    # the community map, the district and the cut-off); None when not known. Pages showing the
+    # figures are rendered again only when it changes (``generator.depends``).
+    identity: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         view = self.__dict__.get("view")
@@ -591,11 +595,13 @@ def stats_for_files(
     map_key = _map_key(mapping, district, as_of)
     found = entry.get(map_key)
     if isinstance(found, SiteStats):
+        found.identity = f"{files_key}/{map_key}"
         return found
     stats = compute_stats(files, mapping, district=district, as_of=as_of, store=store)
     if files_key:
         kept = {k: v for k, v in entry.items() if k != map_key}
         cache.put(files_key, {**dict(list(kept.items())[-(_KEEP_MAPS - 1):]), map_key: stats})
+        stats.identity = f"{files_key}/{map_key}"
     return stats
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from generator import pinyin
 from generator.model import (
@@ -33,6 +34,11 @@ from generator.pages import Asset, Page, RenderContext
 
 RECENT_MEETINGS = 5  # on community pages; the council page lists them all
 LATEST_DECISIONS = 10  # on the home page
+# A list longer than this many rows is split by street: its index page lists the streets (and
+# the most recent meetings), each street's rows are a page of their own. A resident's phone
+# then loads one street's list, not a city's, and an edit rewrites one short page.
+INDEX_ROWS = 1000
+RECENT_ON_INDEX = 50  # meetings on a split meetings index
 
 # The paper's governance tags, explained on their tag pages.
 TAG_MEANINGS: dict[str, str] = {
@@ -193,6 +199,40 @@ def community_path(cid: str) -> str:
     return f"communities/{cid}.md"
 
 
+@dataclass(frozen=True)
+class StreetPart:
+    """One street's share of a list split by street (``INDEX_ROWS``)."""
+
+    name: str  # the street's name, or 区级 for rows of no street
+    path: str  # the page listing them
+    count: int
+
+
+def _split_by_street(ds: Dataset, section: str, rows: list, street_of: Callable[[Any], str | None],
+                     pages: bool = True) -> tuple[list[StreetPart], dict[str, list]] | None:
+    """``rows`` grouped by street (in the order of the streets, rows of no street last), with
+    the page of each group (``<section>/by-street/<street>.md``; with ``pages=False`` the
+    street's own page), or None when the list is short enough for one page."""
+    if len(rows) <= INDEX_ROWS:
+        return None
+    groups: dict[str, list] = {sid: [] for sid in ds.streets}
+    for row in rows:
+        sid = street_of(row)
+        groups.setdefault(sid if sid in ds.streets else "", []).append(row)
+    parts = []
+    for sid, members in groups.items():
+        if not members:
+            continue
+        path = (f"{section}/by-street/{sid}.md" if pages else f"streets/{sid}.md") if sid else f"{section}/by-street/district.md"
+        parts.append(StreetPart(ds.streets[sid].name if sid else "区级", path, len(members)))
+    return parts, groups
+
+
+def _community_street(ds: Dataset, community: str | None) -> str | None:
+    found = ds.communities.get(community or "")
+    return found.street if found else None
+
+
 def _meeting_sort_key(m: Meeting) -> tuple:
     return (m.date, m.id)
 
@@ -276,6 +316,7 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
                 "rows": [(c, totals([c])) for c in street.communities],
             },
         )
+    split = _split_by_street(ds, "communities", communities, lambda c: c.street, pages=False)
     yield Page(
         "communities/index.md",
         "communities.md",
@@ -283,8 +324,9 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             **common,
             "title": "村社",
             "totals": district_totals,
-            "rows": [(c, totals([c])) for c in communities],
+            "rows": [] if split else [(c, totals([c])) for c in communities],
             "streets": streets,
+            "parts": split[0] if split else None,  # each street's page lists its communities
         },
     )
     for community in communities:
@@ -317,7 +359,11 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
 
     # councils and meetings
     councils = list(ds.councils.values())
-    yield Page("councils/index.md", "councils.md", {**common, "title": "议事组织", "councils": councils})
+
+    def council_street(council: Council) -> str | None:
+        return council.street or _community_street(ds, council.community)
+
+    yield from _listed(ds, common, "councils", "councils.md", "议事组织", "councils", councils, council_street)
     for council in councils:
         yield Page(
             f"councils/{council.id}.md",
@@ -333,11 +379,9 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
                 "members": sorted(council.members, key=lambda m: m.seq),
             },
         )
-    yield Page(
-        "meetings/index.md",
-        "meetings.md",
-        {**common, "title": "议事会议", "meetings": meetings, "councils": councils},
-    )
+    yield from _listed(
+        ds, common, "meetings", "meetings.md", "议事会议", "meetings", meetings,
+        lambda m: council_street(m.council_ref) if m.council_ref else None, recent=RECENT_ON_INDEX)
     for meeting in meetings:
         council = meeting.council_ref or ds.councils.get(meeting.council)
         yield Page(
@@ -391,16 +435,10 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
 
     # organisations
     organisations = list(ds.organisations.values())
-    yield Page(
-        "organisations/index.md",
-        "organisations.md",
-        {
-            **common,
-            "title": "组织名录",
-            "organisations": organisations,
-            "social": [o for o in organisations if o.kind is OrganisationKind.SOCIAL_ORGANISATION],
-        },
-    )
+    yield from _listed(
+        ds, common, "organisations", "organisations.md", "组织名录", "organisations", organisations,
+        lambda o: o.street or _community_street(ds, o.community),
+        social_count=sum(1 for o in organisations if o.kind is OrganisationKind.SOCIAL_ORGANISATION))
     owned: dict[str, list[Decision]] = defaultdict(list)
     for decision in ds.decisions.values():
         if decision.owner:
@@ -506,6 +544,24 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             "has_editor": bool(ctx.derived.get("editor")),
         },
     )
+
+
+def _listed(ds: Dataset, common: dict[str, Any], section: str, template: str, title: str, name: str,
+            rows: list, street_of: Callable[[Any], str | None], recent: int = 0,
+            **extra: Any) -> Iterator[Page]:
+    """A list's index page, and when it is long (``INDEX_ROWS``) one page per street: the
+    template gets the rows as ``name``, the streets' shares as ``parts`` (on the index of a
+    split list; the index then shows the first ``recent`` rows) and a street's share as
+    ``part`` (on its page)."""
+    split = _split_by_street(ds, section, rows, street_of)
+    context = {**common, **extra, "parts": None, "part": None, "total": len(rows)}
+    if split is None:
+        yield Page(f"{section}/index.md", template, {**context, "title": title, name: rows})
+        return
+    parts, groups = split
+    yield Page(f"{section}/index.md", template, {**context, "title": title, name: rows[:recent], "parts": parts})
+    for part, members in zip(parts, (g for g in groups.values() if g), strict=True):
+        yield Page(part.path, template, {**context, "title": f"{title} · {part.name}", name: members, "part": part})
 
 
 def _content_exists(ctx: RenderContext, rel: str) -> bool:

@@ -364,3 +364,52 @@ def test_open_data_package_validates_with_frictionless(sample_site: Path) -> Non
     report = package.validate()
     errors = [e.message for task in report.tasks for e in task.errors][:5]
     assert report.valid, errors
+
+
+# --- long lists ----------------------------------------------------------------------------------
+
+
+def test_long_lists_are_split_by_street_into_short_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import portal
+
+    monkeypatch.setattr(portal, "INDEX_ROWS", 12)  # the sample's lists are longer: split them
+    monkeypatch.setattr(portal, "RECENT_ON_INDEX", 5)
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("cases"))
+    site = _build(data, tmp_path, "split")
+    meetings = sorted(p.stem for p in (data / "meetings").rglob("*.yaml"))
+
+    def rows(soup: BeautifulSoup) -> list[list[str]]:
+        return [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in soup.select("table tbody tr")]
+
+    def links(soup: BeautifulSoup, at: Path, folder: str) -> list[str]:
+        """The pages in ``folder`` the page's tables link to (their names)."""
+        found = []
+        for a in soup.select("table a[href]"):
+            target = (at / a["href"]).resolve().relative_to(site.resolve()).as_posix()
+            if target.startswith(folder) and "by-street" not in target:
+                found.append(target[len(folder):].strip("/"))
+        return found
+
+    index = _soup(site, "meetings/")
+    parts = [a["href"] for a in index.select("table a[href*='by-street/']")]
+    assert parts, "the index lists the streets"
+    counts = {r[0]: int(r[1]) for r in rows(index) if len(r) == 2}
+    assert sum(counts.values()) == len(meetings)
+    assert len(rows(index)) - len(counts) == 5  # and the five most recent meetings
+    listed: list[str] = []
+    for href in parts:
+        page = (site / "meetings" / href).resolve()
+        soup = BeautifulSoup((page / "index.html").read_text("utf-8"), "html.parser")
+        street = soup.find("h1").get_text(strip=True).split("·")[-1].strip()
+        found = links(soup, page, "meetings/")
+        assert len(found) == counts[street] and found, (href, street)
+        listed += found
+        assert soup.find("a", string=re.compile("返回全部会议")) is not None
+    assert sorted(listed) == meetings  # every meeting on exactly one street's page
+
+    organisations = _soup(site, "organisations/")
+    assert organisations.find("a", string="区级") is not None or all(
+        "by-street/district" not in a["href"] for a in organisations.select("a[href]"))
+    assert links(_soup(site, "communities/"), site / "communities", "streets/")  # a street's page lists its communities
+    assert not rows(_soup(site, "communities/"))[0][0].startswith("新丰")  # streets, not communities

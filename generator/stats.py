@@ -21,7 +21,7 @@ import gc
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,12 @@ class Kpi:
     street: str | None = None  # the parent street of a grid or community
 
     # Counts the rates are made of (names used by metrics.Metric.numerator/denominator).
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled as its values, so the cache restores it through the constructor: restoring a
+        # frozen, slotted dataclass field by field is ten times slower, and a city has
+        # 100,000 and more of these.
+        return (Kpi, tuple(getattr(self, name) for name in _KPI_FIELDS))
+
     @property
     def overdue_open(self) -> int:
         return self.due - self.closed
@@ -137,6 +143,9 @@ class Kpi:
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+_KPI_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Kpi))
 
 
 @dataclass

@@ -633,14 +633,14 @@ def render(
         else:
             (late if reads_late(item) else early).append(item)
     late.sort(key=lambda page: isinstance(page.context, Deferred))  # last: see render_pages
+    plan = [*content, *(p.path for p in early), *(p.path for p in late), *(a.path for a in assets)]
+    writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
+    feed.plan(plan)  # MkDocs lists the files and builds the navigation while the keys are made
     start = time.perf_counter()
     keys = _keys(env, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
                  template_dirs)
     fresh = frozenset(page.path for page in early if keys.unchanged(page.path))
     timings["keys"] = time.perf_counter() - start
-    plan = [*content, *(p.path for p in early), *(p.path for p in late), *(a.path for a in assets)]
-    writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
-    feed.plan(plan)
     count = 0
 
     def put(rel: str, data: bytes | Path | None, written: bool | None = None) -> None:

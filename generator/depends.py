@@ -49,7 +49,7 @@ from generator import model
 from generator.pages import RenderContext
 
 MANIFEST = ".gongzhi-rendered"
-FORMAT = 1
+FORMAT = 2  # 2: each page's record holds its Markdown's digest
 PACKAGES = ("jinja2", "markupsafe", "pypinyin", "pyyaml")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +67,12 @@ def _hash(*parts: str) -> str:
         hasher.update(len(data).to_bytes(8, "little"))
         hasher.update(data)
     return hasher.hexdigest()
+
+
+def md_digest(markdown: bytes) -> str:
+    """The digest of a page's Markdown, as the render stage tells MkDocs's companion
+    (``reuse.Reuse.source_key`` computes the same when it reads a page itself)."""
+    return hashlib.sha256(markdown).hexdigest()
 
 
 def code_digest(template_dirs: Iterable[Path] = ()) -> str:
@@ -324,21 +330,22 @@ class Keys:
         self._holders: dict[str, str] = {}
         self._before: dict[str, tuple[str, tuple[str, ...], str]] = {}  # path → template, names, context
         self.prefix: dict[str, str | None] = {}  # path → what the page is before it renders (None: unkeyable)
-        self.entries: dict[str, tuple[str, int, int, tuple[str, ...]]] = {}  # the new manifest
+        # the new manifest: path → key, size, mtime, what it read, its Markdown's digest
+        self.entries: dict[str, tuple[str, int, int, tuple[str, ...], str]] = {}
         self.previous = self._load()
 
     def _shared(self, name: str, value: Any) -> str:
         return self.records.digest(value)
 
-    def _load(self) -> dict[str, tuple[str, int, int, tuple[str, ...]]]:
+    def _load(self) -> dict[str, tuple[str, int, int, tuple[str, ...], str]]:
         try:
             with open(self.docs_dir / MANIFEST, "rb") as handle:
                 data = pickle.load(handle)
             if data.get("format") != FORMAT or data.get("code") != self.code:
                 return {}
             table = data["deps"]
-            return {path: (key, size, mtime, tuple(table[i] for i in deps))
-                    for path, (key, size, mtime, deps) in data["pages"].items()}
+            return {path: (key, size, mtime, tuple(table[i] for i in deps), md)
+                    for path, (key, size, mtime, deps, md) in data["pages"].items()}
         except Exception:  # noqa: BLE001 - a missing, old or damaged record: render every page
             return {}
 
@@ -421,7 +428,7 @@ class Keys:
         before = self.previous.get(path)
         if before is None or path not in self._before:
             return False
-        key, size, mtime, deps = before
+        key, size, mtime, deps, _ = before
         if self.key(path, deps) != key:
             return False
         try:
@@ -439,7 +446,7 @@ class Keys:
         key = self.key(path, deps)
         return (key, deps) if key is not None else None
 
-    def written(self, path: str, keyed: tuple[str, tuple[str, ...]] | None) -> None:
+    def written(self, path: str, keyed: tuple[str, tuple[str, ...]] | None, md: str) -> None:
         """The page's file is in the docs folder: record it with the file's size and time."""
         if keyed is None:
             self.entries.pop(path, None)
@@ -448,13 +455,17 @@ class Keys:
             stat = os.stat(self.docs_dir / path)
         except OSError:
             return
-        self.entries[path] = (keyed[0], stat.st_size, stat.st_mtime_ns, keyed[1])
+        self.entries[path] = (keyed[0], stat.st_size, stat.st_mtime_ns, keyed[1], md)
+
+    def md(self, path: str) -> str:
+        """The Markdown digest of a page found unchanged."""
+        return self.entries[path][4]
 
     def save(self) -> None:
         table: dict[str, int] = {}
         pages = {}
-        for path, (key, size, mtime, deps) in sorted(self.entries.items()):
-            pages[path] = (key, size, mtime, [table.setdefault(dep, len(table)) for dep in deps])
+        for path, (key, size, mtime, deps, md) in sorted(self.entries.items()):
+            pages[path] = (key, size, mtime, [table.setdefault(dep, len(table)) for dep in deps], md)
         data = {"format": FORMAT, "code": self.code, "deps": list(table), "pages": pages}
         target = self.docs_dir / MANIFEST
         tmp = target.with_name(target.name + ".tmp")

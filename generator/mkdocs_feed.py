@@ -116,6 +116,7 @@ class MkDocsProcess:
         self._out: BinaryIO | None = None
         self._err: BinaryIO | None = None
         self._count = 0  # files written
+        self._digests: dict[str, str] = {}  # Markdown digests not yet passed on
         self._sent = 0  # files MkDocs has been told of
         self._sent_at = 0.0
         self._broken = False
@@ -150,11 +151,17 @@ class MkDocsProcess:
         if time.perf_counter() - self._sent_at >= BATCH_SECONDS:
             self.flush()
 
+    def digest(self, path: str, md: str) -> None:
+        self._digests[path] = md
+
     def flush(self) -> None:
         if self._count > self._sent:
             self._sent = self._count
             self._sent_at = time.perf_counter()
-            self._send({"ready": self._count})
+            message: dict[str, Any] = {"ready": self._count}
+            if self._digests:  # with the count: a page's digest is there once it is ready
+                message["digests"], self._digests = self._digests, {}
+            self._send(message)
 
     def done(self) -> None:
         self.flush()
@@ -246,6 +253,7 @@ class _Orders:
         self.extra: dict[str, Any] = {}
         self.shard: dict[str, Any] | None = None  # {"pages": [...], "common": bool} (shards)
         self.ready = 0
+        self.known: dict[str, str] = {}  # pages' Markdown digests, as the render stage gave them
         self.done = False
         self.closed = False
         self.waited = 0.0
@@ -261,6 +269,7 @@ class _Orders:
                         self.plan = list(message["plan"])
                         self.extra = dict(message.get("extra") or {})
                         self.shard = message.get("shard")
+                    self.known.update(message.get("digests") or {})
                     self.ready = max(self.ready, int(message.get("ready", 0)))
                     self.done = self.done or bool(message.get("done"))
                     self._changed.notify_all()
@@ -325,6 +334,7 @@ def _feed_plugin(orders: _Orders, reuse: Any) -> Any:
             config["extra"].update(orders.extra)
             reuse.plan = set(orders.plan)
             reuse.extra = dict(orders.extra)
+            reuse.known = orders.known
             if orders.shard is not None:
                 reuse.only = set(orders.shard["pages"])
                 reuse.common = bool(orders.shard.get("common"))
@@ -428,6 +438,39 @@ def _reusing(reuse: Any, theme_dir: Path | None) -> None:
     mkdocs_build._build_extra_template = lambda *a, **k: extra_template(*a, **k) if reuse.common else None
 
 
+# A page URL MkDocs makes for this site: path segments of unreserved characters and %-escapes,
+# none of them "." or "..", no query, no fragment, not absolute.
+_PLAIN_URL = re.compile(r"(?:[A-Za-z0-9_~%-][A-Za-z0-9._~%-]*/)*(?:[A-Za-z0-9_~%-][A-Za-z0-9._~%-]*)?\Z")
+
+
+def _joining_canonical_urls() -> None:
+    """MkDocs gives each page its canonical URL with ``urljoin`` and parses it back for the
+    path, for every page of the site in every shard (a province has 300,000): for a plain
+    relative URL (``_PLAIN_URL``) under a site URL without query or fragment, both are the
+    site URL (or its path) and the page's URL joined. Anything else goes the way it did."""
+    from urllib.parse import urlsplit
+
+    from mkdocs.structure.pages import Page
+
+    original = Page._set_canonical_url
+    paths: dict[str, str] = {}
+
+    def set_canonical_url(self: Any, base: str | None) -> None:
+        url = self.url
+        if base and "?" not in base and "#" not in base and _PLAIN_URL.match(url):
+            if not base.endswith("/"):
+                base += "/"
+            path = paths.get(base)
+            if path is None:
+                path = paths[base] = urlsplit(base).path
+            self.canonical_url = base + url
+            self.abs_url = path + url
+            return
+        original(self, base)
+
+    Page._set_canonical_url = set_canonical_url
+
+
 def _linking_static_files(docs_dir: Path) -> None:
     """MkDocs copies every static file of the docs folder into the site on every build (the
     open data's case table: hundreds of MB at district size). A hard link does the same at no
@@ -477,6 +520,7 @@ def main(argv: list[str]) -> int:
         custom_dir = config.theme.custom_dir
         _reusing(reuse, Path(custom_dir) if custom_dir else None)
         _linking_static_files(docs_dir)
+        _joining_canonical_urls()
         answer["startup_s"] = time.perf_counter() - started
         orders.wait(lambda: orders.plan is not None)
         orders.waited = 0.0  # from here on: waits for pages

@@ -462,6 +462,10 @@ class Feed:
     def ready(self, count: int) -> None:
         pass
 
+    def digest(self, path: str, md: str) -> None:
+        """The digest (``depends.md_digest``) of a page about to be counted ready: MkDocs need
+        not read the page to know whether it changed."""
+
     def flush(self) -> None:
         pass
 
@@ -643,12 +647,14 @@ def render(
     timings["keys"] = time.perf_counter() - start
     count = 0
 
-    def put(rel: str, data: bytes | Path | None, written: bool | None = None) -> None:
+    def put(rel: str, data: bytes | Path | None, written: bool | None = None, md: str | None = None) -> None:
         nonlocal count
         if written is None:
             writer.put(rel, data)
-        else:  # the render helper wrote it (render_pages)
+        else:  # the render helper wrote it, or it is unchanged (render_pages)
             writer.record(rel, written)
+        if md is not None:
+            feed.digest(rel, md)
         count += 1
         feed.ready(count)
 
@@ -739,19 +745,21 @@ def render_pages(pages: list[Page], renderer: PageRenderer, base: dict[str, Any]
     try:
         for page in pages:
             if page.path in fresh:
-                put(page.path, None, False)
+                put(page.path, None, False, keys.md(page.path) if keys is not None else None)
             elif helper is not None and page.path in theirs:
                 if page.path not in reported:
-                    reported.update((rel, (written, entry)) for rel, written, entry in helper.block(theirs[page.path]))
-                written, entry = reported.pop(page.path)
-                put(page.path, None, written)
+                    reported.update((rel, (written, entry, md)) for rel, written, entry, md
+                                    in helper.block(theirs[page.path]))
+                written, entry, md = reported.pop(page.path)
                 if keys is not None and entry is not None:
                     keys.entries[page.path] = entry
+                put(page.path, None, written, md)
             else:
                 data, keyed = _render_keyed(page, renderer, base, keys)
-                put(page.path, data)
+                md = depends.md_digest(data)
+                put(page.path, data, None, md)
                 if keys is not None:
-                    keys.written(page.path, keyed)
+                    keys.written(page.path, keyed, md)
     except BaseException:
         if helper is not None:
             helper.kill()
@@ -806,11 +814,12 @@ class _Helper:
                         for page in blocks[number]:
                             data, keyed = _render_keyed(page, renderer, base, keys)
                             written = put_file(docs_dir, page.path, data)
+                            md = depends.md_digest(data)
                             entry = None
                             if keys is not None:
-                                keys.written(page.path, keyed)
+                                keys.written(page.path, keyed, md)
                                 entry = keys.entries.get(page.path)
-                            report.append((page.path, written, entry))
+                            report.append((page.path, written, entry, md))
                         pickle.dump(("block", number, report), out)
                         out.flush()
                     pickle.dump(("done", renderer.timings), out)
@@ -838,7 +847,7 @@ class _Helper:
             raise RenderError(message[1])
         return message
 
-    def block(self, number: int) -> list[tuple[str, bool, Any]]:
+    def block(self, number: int) -> list[tuple[str, bool, Any, str]]:
         message = self._next()
         if message[0] != "block" or message[1] != number:
             self.kill()

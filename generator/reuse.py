@@ -41,7 +41,9 @@ from typing import Any
 from urllib.parse import unquote
 
 MANIFEST = ".gongzhi-build.json"
-FORMAT = 2  # 2: pages record their rendered title (pages in the navigation need not be converted)
+# 2: pages record their rendered title (pages in the navigation need not be converted);
+# 3: pages record the digest of their inputs but links ("md") and of their links' anchored targets
+FORMAT = 3
 # What converts Markdown to the page's HTML, besides the configuration
 PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "pygments", "jinja2")
 
@@ -87,8 +89,10 @@ def _code() -> list[str]:
 
     parts = [inspect.getsource(part) for part in (
         mkdocs_feed.compact_whitespace, mkdocs_feed._feed_plugin, mkdocs_feed._reusing,
-        mkdocs_feed._linking_static_files, mkdocs_feed.main, links, Reuse, write_manifest, _nav_signature)]
-    return parts + [mkdocs_feed._INDENT.pattern, mkdocs_feed._VERBATIM.pattern, *(p.pattern for p in _LINKS)]
+        mkdocs_feed._linking_static_files, mkdocs_feed._joining_canonical_urls, mkdocs_feed.main, links, Reuse,
+        write_manifest, _nav_signature)]
+    return parts + [mkdocs_feed._INDENT.pattern, mkdocs_feed._VERBATIM.pattern, mkdocs_feed._PLAIN_URL.pattern,
+                    *(p.pattern for p in _LINKS)]
 
 
 def load_manifest(site: Path | None) -> dict[str, dict[str, Any]]:
@@ -122,7 +126,9 @@ class Reuse:
         self._dynamic: str | None = None
         self.records: dict[str, dict[str, Any]] = {}
         self.skipped: set[str] = set()
-        self.stats = {"read": 0, "skipped_reading": 0, "rendered": 0, "reused": 0}
+        self.stats = {"read": 0, "skipped_reading": 0, "rendered": 0, "reused": 0, "keys_kept": 0}
+        self.known: dict[str, str] = {}  # Markdown digests the render stage gave (``source_key``)
+        self._plan_digest: str | None = None
         self.only: set[str] | None = None  # a shard's pages (None: every page)
         self.common = True  # whether this run writes the files every page shares
 
@@ -139,10 +145,35 @@ class Reuse:
             )
         return self._static
 
+    def _inputs(self, md: str) -> str:
+        """What a page's source key holds but its links' signature: the static digest, the
+        set of pages (whether a link's target is in the site) and the page's Markdown."""
+        if self._plan_digest is None:
+            self._plan_digest = _digest(*sorted(self.plan))
+        return _digest(self.static_digest(), self._plan_digest, md)[:32]
+
     def source_key(self, src_uri: str) -> str:
+        """The page's source key (its record gets ``md`` and ``anchored`` for the next build).
+
+        When the render stage gave the page's Markdown digest (``known``) and it, the set of
+        pages, the configuration and the targets of its links with anchors are those of the
+        last build, the key is the last build's: the page is not read."""
         self.wait_ready(src_uri)
+        record = self.records.setdefault(src_uri, {})
+        known = self.known.get(src_uri)
+        before = self.previous.get(src_uri) or {}
+        if known is not None and "source" in before and before.get("md") == self._inputs(known):
+            anchored = before.get("anchored") or {}
+            if all(self.known.get(target) == md for target, md in anchored.items()):
+                record["md"] = before["md"]
+                if anchored:
+                    record["anchored"] = anchored
+                self.stats["keys_kept"] += 1
+                return before["source"]
         markdown = (self.docs_dir / src_uri).read_bytes()
+        md = known if known is not None else hashlib.sha256(markdown).hexdigest()
         signature = []
+        anchored = {}
         here = posixpath.dirname(src_uri)
         for target in links(markdown.decode("utf-8", errors="replace")):
             if _SCHEME.match(target) or target.startswith(("/", "#")):
@@ -155,9 +186,16 @@ class Reuse:
             entry = f"{target}\0{resolved}\0{int(present)}"
             if anchor and present and resolved != src_uri and resolved.endswith(".md"):
                 self.wait_ready(resolved)
-                entry += "\0" + _digest((self.docs_dir / resolved).read_bytes())
+                found = self.known.get(resolved)
+                if found is None:
+                    found = hashlib.sha256((self.docs_dir / resolved).read_bytes()).hexdigest()
+                anchored[resolved] = found
+                entry += "\0" + found
             signature.append(entry)
-        return _digest(self.static_digest(), src_uri, markdown, *signature)
+        record["md"] = self._inputs(md)
+        if anchored:
+            record["anchored"] = anchored
+        return _digest(self.static_digest(), src_uri, md, *signature)
 
     def dynamic_digest(self, nav: Any, theme_dir: Path | None) -> str:
         if self._dynamic is None:
@@ -175,7 +213,7 @@ class Reuse:
         """True when the page need not be read now (its anchors are restored)."""
         src_uri = page.file.src_uri
         key = self.source_key(src_uri)
-        self.records[src_uri] = {"source": key}
+        self.records[src_uri]["source"] = key
         before = self.previous.get(src_uri)
         if not before or before.get("source") != key or "title" not in before:
             self.stats["read"] += 1
@@ -189,8 +227,10 @@ class Reuse:
         """True when the previous site's file was put in place of rendering the page."""
         src_uri = page.file.src_uri
         record = self.records.get(src_uri)
-        if record is None:  # not asked before reading (computed once: it reads and hashes the page)
-            record = self.records[src_uri] = {"source": self.source_key(src_uri)}
+        if record is None or "source" not in record:  # not asked before reading (computed once)
+            key = self.source_key(src_uri)
+            record = self.records[src_uri]
+            record["source"] = key
         record["page"] = _digest(record["source"], self.dynamic_digest(nav, theme_dir))
         before = self.previous.get(src_uri)
         if not before or before.get("page") != record["page"] or self.previous_site is None:

@@ -155,6 +155,10 @@ class ShardedBuild(Feed):
         for process in self.processes:
             process.ready(count)
 
+    def digest(self, path: str, md: str) -> None:
+        for process in self.processes:
+            process.digest(path, md)
+
     def flush(self) -> None:
         for process in self.processes:
             process.flush()

@@ -105,6 +105,8 @@ def test_an_unchanged_rebuild_renders_nothing_and_the_manifest_says_what_was_bui
     again = _build(project, project / "site")
     assert again["rendered"] == 0 and again["read"] == 0  # pages in the navigation too: their titles are kept
     assert again["skipped_reading"] >= 250
+    # the render stage told MkDocs each unchanged page's digest: not even read for its key
+    assert again["keys_kept"] >= 250
     manifest = json.loads((project / "site" / MANIFEST).read_text(encoding="utf-8"))
     assert set(manifest["pages"]) >= {"index.md", "communities/xinfeng.md"}
     entry = manifest["pages"]["communities/xinfeng.md"]

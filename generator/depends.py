@@ -23,8 +23,10 @@ key with — makes the page's key new each build, so such a page is always rende
 tracking can make a rebuild slower, never wrong. Pages that show the case statistics read
 them as the shared name ``stats``, whose digest is what the figures were computed from (the
 cache's keys: the case files' bytes, the code, the community map, the cut-off) with the
-records their views read (``Keys.stats_token``). Pages whose context is made late
-(``Deferred``) are always rendered.
+records their views read (``Keys.stats_token``); a street's or community's view is made
+the first time a page shows it, and what making it read is noted for every page that
+shows it (``remembered``). Pages whose context is made late (``Deferred``) are always
+rendered.
 
 The record of the last render sits in the docs folder as ``MANIFEST`` (MkDocs skips dot
 files), beside the list of generated files.
@@ -279,6 +281,38 @@ def note(name: str) -> None:
     names = _names
     if names is not None:
         names.add(name)
+
+
+def remembered(make: Any) -> tuple[Any, Any]:
+    """``make()`` and what it read, for a value made once and used by several pages (a
+    street's statistics): what it read is noted for the page being rendered now, and
+    ``replay`` notes it again for each page that uses the value later. Outside tracking
+    what it read is None."""
+    global _seen, _names
+    outer_seen, outer_names = _seen, _names
+    if outer_seen is None or outer_names is None:
+        return make(), None
+    _seen, _names = {}, set()
+    try:
+        value = make()
+    finally:
+        reads = (_seen, _names)
+        _seen, _names = outer_seen, outer_names
+    replay(reads)
+    return value, reads
+
+
+def replay(reads: Any) -> None:
+    """Note again for the page being rendered what a remembered value read (``remembered``);
+    a value made outside tracking makes the page unkeyable."""
+    seen, names = _seen, _names
+    if seen is None or names is None:
+        return
+    if reads is None:
+        names.add("derived")
+        return
+    seen.update(reads[0])
+    names.update(reads[1])
 
 
 class Tracking:

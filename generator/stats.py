@@ -17,6 +17,7 @@ for templates, and ``pages`` adds the metrics page and the district statistics p
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -746,6 +747,28 @@ class _Lazy(dict):
         return value
 
 
+class _Units(dict):
+    """Views made the first time they are asked for (``StatsView``); what making one read is
+    noted again for every page that uses it (``depends.remembered``). An unknown key raises
+    ``KeyError`` and is not kept."""
+
+    def __init__(self, make: Any) -> None:
+        super().__init__()
+        self._make = make
+
+    def __getitem__(self, key: str) -> Any:
+        from generator import depends
+
+        try:
+            value, reads = dict.__getitem__(self, key)
+        except KeyError:
+            value, reads = depends.remembered(lambda: self._make(key))
+            dict.__setitem__(self, key, (value, reads))
+            return value
+        depends.replay(reads)
+        return value
+
+
 class KpiView:
     """Formatted figures of one unit in one period; ``view.on_time_rate`` is a ``Figure``.
 
@@ -899,7 +922,12 @@ class DistrictHeadline:
 
 @dataclass
 class StatsView:
-    """``ctx.derived["stats"]``: everything the portal's pages show about cases."""
+    """``ctx.derived["stats"]``: everything the portal's pages show about cases.
+
+    A street's or community's view (``street``, ``community``) and the ranking are made the
+    first time a page asks for them: a rebuild that renders a few pages makes a few views, and
+    what each view reads of the data is read while its page renders (``generator.depends``
+    notes it for that page)."""
 
     stats: SiteStats
     as_of: dt.datetime | None
@@ -907,16 +935,41 @@ class StatsView:
     ranked: Period | None  # the quarter the ranking uses: the latest complete one
     district: DistrictHeadline | None
     district_stats: UnitStats | None
-    streets: dict[str, UnitStats]
-    communities: dict[str, UnitStats]
-    ranking: RankingView | None
-    street_rows: list[KpiView]  # every street in the latest quarter
+    streets: dict[str, UnitStats]  # made on first use (``_Lazy``): ask with ``street``
+    communities: dict[str, UnitStats]  # made on first use: ask with ``community``
+    make_ranking: Any = None  # () -> RankingView | None
+    street_ids: list[str] = field(default_factory=list)  # every street, in order
 
     def community(self, community_id: str) -> UnitStats | None:
-        return self.communities.get(community_id)
+        try:
+            return self.communities[community_id]
+        except KeyError:
+            return None
 
     def street(self, street_id: str) -> UnitStats | None:
-        return self.streets.get(street_id)
+        try:
+            return self.streets[street_id]
+        except KeyError:
+            return None
+
+    @property
+    def ranking(self) -> RankingView | None:
+        return self._once["ranking"]
+
+    @property
+    def street_rows(self) -> list[KpiView]:
+        """Every street in the latest quarter."""
+        return self._once["street_rows"]
+
+    @functools.cached_property
+    def _once(self) -> _Units:
+        def make(name: str) -> Any:
+            if name == "ranking":
+                return self.make_ranking() if self.make_ranking is not None else None
+            views = (self.street(sid) for sid in self.street_ids)
+            return [s.latest for s in views if s is not None and s.quarters]
+
+        return _Units(make)
 
     @property
     def as_of_label(self) -> str:
@@ -977,40 +1030,52 @@ def _build_view(stats: SiteStats, dataset, renderer, charts: bool) -> StatsView:
     latest = stats.latest_quarter
     complete = [q for q in stats.quarters if stats.is_complete(q)]
     ranked = complete[-1] if complete else latest
-    specs: list | None = [] if charts else None
-    district_stats = unit_stats(stats, Level.DISTRICT, stats.district_code, dataset.district.name, quarters, specs)
-    streets = {sid: unit_stats(stats, Level.STREET, sid, s.name, quarters, specs)
-               for sid, s in dataset.streets.items()}
-    communities = {}
-    for cid, community in dataset.communities.items():
-        unit = unit_stats(stats, Level.COMMUNITY, cid, community.name, quarters, specs)
+    renderer = (renderer or ChartRenderer()) if charts else None
+
+    def unit(level: Level, unit_id: str, name: str) -> UnitStats:
+        specs: list | None = [] if renderer is not None else None
+        result = unit_stats(stats, level, unit_id, name, quarters, specs)
+        if specs:
+            result.chart = renderer.render(specs[0][1])
+        return result
+
+    def street(sid: str) -> UnitStats:
+        found = dataset.streets.get(sid)
+        if found is None:
+            raise KeyError(sid)
+        return unit(Level.STREET, sid, found.name)
+
+    def community(cid: str) -> UnitStats:
+        found = dataset.communities.get(cid)
+        if found is None:
+            raise KeyError(cid)
+        result = unit(Level.COMMUNITY, cid, found.name)
         if latest is not None:
-            unit.grids = grid_views(stats, community.grids, latest)
-        communities[cid] = unit
-    if specs:
-        renderer = renderer or ChartRenderer()
-        for (unit, _), chart in zip(specs, renderer.render_many(s for _, s in specs), strict=True):
-            unit.chart = chart
-    ranking = None
-    if ranked is not None:
+            result.grids = grid_views(stats, found.grids, latest)
+        return result
+
+    def ranking() -> RankingView | None:
+        if ranked is None:
+            return None
         raw = stats.ranking(ranked)
         rows = []
         for entry in raw.entries:
-            community = dataset.communities.get(entry.kpi.unit)
-            street = dataset.streets.get(community.street) if community else None
-            rows.append(RankRow(entry.rank, entry.kpi.unit, community.name if community else entry.kpi.unit,
-                                street.name if street else "—",
-                                KpiView(entry.kpi, community.name if community else entry.kpi.unit,
+            found = dataset.communities.get(entry.kpi.unit)
+            street_of = dataset.streets.get(found.street) if found else None
+            rows.append(RankRow(entry.rank, entry.kpi.unit, found.name if found else entry.kpi.unit,
+                                street_of.name if street_of else "—",
+                                KpiView(entry.kpi, found.name if found else entry.kpi.unit,
                                         stats.previous(entry.kpi), stats.year_before(entry.kpi))))
-        ranking = RankingView(ranked, raw.minimum_due, rows, raw.excluded,
-                              METRICS_BY_KEY["on_time_rate"].label, RANKING_NOTE)
+        return RankingView(ranked, raw.minimum_due, rows, raw.excluded,
+                           METRICS_BY_KEY["on_time_rate"].label, RANKING_NOTE)
+
+    district_stats = unit(Level.DISTRICT, stats.district_code, dataset.district.name)
     headline = None
     if latest is not None:
         kpi = stats.district_kpi(latest)
         headline = DistrictHeadline(kpi.received, latest.label, kpi.grid_resolution_rate)
-    street_rows = [s.latest for s in streets.values() if s.quarters]
-    return StatsView(stats, stats.as_of, latest, ranked, headline, district_stats, streets,
-                     communities, ranking, street_rows)
+    return StatsView(stats, stats.as_of, latest, ranked, headline, district_stats,
+                     _Units(street), _Units(community), ranking, list(dataset.streets))
 
 
 def derive(dataset, cache_dir: Path | None = None, charts: bool = True, stats: SiteStats | None = None,

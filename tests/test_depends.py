@@ -197,3 +197,31 @@ def test_records_are_keyed_by_their_file_and_line_and_digested_by_their_values(p
     keys.begin("a.md", "policy.md", {"lock": threading.Lock()}, [])
     keys.begin("b.md", "policy.md", {"title": "标题"}, [])
     assert keys.key("a.md", []) is None and keys.key("b.md", []) is not None
+
+
+def test_a_value_made_once_is_noted_for_every_page_that_uses_it(project: Path) -> None:
+    """A street's statistics are made by the first page that shows them; every later page
+    showing them read what making them read."""
+    ctx = _ctx(project)
+    community = ctx.dataset.communities["xinfeng"]
+    made: dict[str, tuple] = {}
+
+    def use() -> None:
+        if "view" in made:
+            depends.replay(made["view"][1])
+        else:
+            made["view"] = depends.remembered(lambda: community.name)
+
+    with depends.Tracking() as tracking:
+        pages = []
+        for _ in range(2):
+            tracking.begin()
+            use()
+            pages.append(tracking.end())
+    assert all(any(r is community for r in read) for read, _ in pages)
+    _, outside = depends.remembered(lambda: community.name)  # made while no page renders
+    with depends.Tracking() as tracking:
+        tracking.begin()
+        depends.replay(outside)
+        _, names = tracking.end()
+    assert "derived" in names  # the page cannot be keyed

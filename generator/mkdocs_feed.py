@@ -443,16 +443,17 @@ def _reusing(reuse: Any, theme_dir: Path | None) -> None:
 _PLAIN_URL = re.compile(r"(?:[A-Za-z0-9_~%-][A-Za-z0-9._~%-]*/)*(?:[A-Za-z0-9_~%-][A-Za-z0-9._~%-]*)?\Z")
 
 
-def _joining_canonical_urls() -> None:
-    """MkDocs gives each page its canonical URL with ``urljoin`` and parses it back for the
-    path, for every page of the site in every shard (a province has 300,000): for a plain
-    relative URL (``_PLAIN_URL``) under a site URL without query or fragment, both are the
-    site URL (or its path) and the page's URL joined. Anything else goes the way it did."""
+def _joining_page_urls() -> None:
+    """MkDocs gives each page its canonical URL (``urljoin`` with the site URL, parsed back
+    for the path) and its edit URL (``urljoin`` with the repository URL), for every page of
+    the site in every shard (a province has 300,000): for plain relative URLs
+    (``_PLAIN_URL``) under a base without query or fragment, ``urljoin`` only joins the two,
+    so they are joined here. Anything else goes the way it did."""
     from urllib.parse import urlsplit
 
     from mkdocs.structure.pages import Page
 
-    original = Page._set_canonical_url
+    canonical, edit = Page._set_canonical_url, Page._set_edit_url
     paths: dict[str, str] = {}
 
     def set_canonical_url(self: Any, base: str | None) -> None:
@@ -466,9 +467,19 @@ def _joining_canonical_urls() -> None:
             self.canonical_url = base + url
             self.abs_url = path + url
             return
-        original(self, base)
+        canonical(self, base)
+
+    def set_edit_url(self: Any, repo_url: str | None, edit_uri: str | None = None,
+                     edit_uri_template: str | None = None) -> None:
+        src_uri = self.file.edit_uri
+        if (repo_url and edit_uri and edit_uri.endswith("/") and not edit_uri_template and src_uri is not None
+                and "?" not in repo_url and "#" not in repo_url and _PLAIN_URL.match(edit_uri + src_uri)):
+            self.edit_url = (repo_url if repo_url.endswith("/") else repo_url + "/") + edit_uri + src_uri
+            return
+        edit(self, repo_url, edit_uri, edit_uri_template)
 
     Page._set_canonical_url = set_canonical_url
+    Page._set_edit_url = set_edit_url
 
 
 def _linking_static_files(docs_dir: Path) -> None:
@@ -520,7 +531,7 @@ def main(argv: list[str]) -> int:
         custom_dir = config.theme.custom_dir
         _reusing(reuse, Path(custom_dir) if custom_dir else None)
         _linking_static_files(docs_dir)
-        _joining_canonical_urls()
+        _joining_page_urls()
         answer["startup_s"] = time.perf_counter() - started
         orders.wait(lambda: orders.plan is not None)
         orders.waited = 0.0  # from here on: waits for pages

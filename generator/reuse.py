@@ -89,7 +89,7 @@ def _code() -> list[str]:
 
     parts = [inspect.getsource(part) for part in (
         mkdocs_feed.compact_whitespace, mkdocs_feed._feed_plugin, mkdocs_feed._reusing,
-        mkdocs_feed._linking_static_files, mkdocs_feed._joining_canonical_urls, mkdocs_feed.main, links, Reuse,
+        mkdocs_feed._linking_static_files, mkdocs_feed._joining_page_urls, mkdocs_feed.main, links, Reuse,
         write_manifest, _nav_signature)]
     return parts + [mkdocs_feed._INDENT.pattern, mkdocs_feed._VERBATIM.pattern, mkdocs_feed._PLAIN_URL.pattern,
                     *(p.pattern for p in _LINKS)]

@@ -389,17 +389,6 @@ class Keys:
         names = tuple(sorted(name for name in reads if name in SHARED_NAMES))
         self._before[path] = (template, names, self.records.digest(context))
 
-    def before(self, path: str) -> tuple[str, tuple[str, ...], str]:
-        """What ``begin`` noted of a page (to hand to another process's ``adopt``)."""
-        return self._before[path]
-
-    def adopt(self, found: dict[str, tuple[Any, bool]]) -> None:
-        """Pages another process began and checked: path → (``before``, unchanged)."""
-        for path, (before, unchanged) in found.items():
-            self._before[path] = before
-            if unchanged:
-                self.entries[path] = self.previous[path]
-
     def share(self, name: str, token: str) -> None:
         """The digest of a shared value known only later in the build (``stats``)."""
         self.shared[name] = token

@@ -641,8 +641,9 @@ def render(
     writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
     feed.plan(plan)  # MkDocs lists the files and builds the navigation while the keys are made
     start = time.perf_counter()
-    keys, fresh = _keys(env, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
-                        early, template_dirs)
+    keys = _keys(env, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
+                 template_dirs)
+    fresh = frozenset(page.path for page in early if keys.unchanged(page.path))
     timings["keys"] = time.perf_counter() - start
     count = 0
 
@@ -693,88 +694,17 @@ def render(
     return result
 
 
-def _keys(env: jinja2.Environment, ctx: RenderContext, docs_dir: Path, pages: list[Page], early: Iterable[Page],
-          template_dirs: Iterable[Path] | None = None) -> tuple[depends.Keys, frozenset[str]]:
-    """The keys of ``pages`` before any renders, the record of the last render, and which of
-    the ``early`` pages are unchanged. On a machine of several cores a forked process works
-    out every other page (MkDocs waits for the pages meanwhile: the second core is free)."""
+def _keys(env: jinja2.Environment, ctx: RenderContext, docs_dir: Path, pages: list[Page],
+          template_dirs: Iterable[Path] | None = None) -> depends.Keys:
+    """The keys of ``pages`` before any renders, and the record of the last render."""
     shared = {"today": ctx.today, "edit_base": ctx.edit_base, "forms": ctx.derived.get("forms")}
     keys = depends.Keys(ctx, docs_dir, shared, template_dirs or [TEMPLATES_DIR])
     readers = LateReaders(env)
-    early_paths = {page.path for page in early}
     for page in pages:
-        readers.reads(page.template)  # parsed once, before the fork: both sides read the answers
-
-    def work(part: list[Page]) -> dict[str, tuple[Any, bool]]:
-        found = {}
-        for page in part:
-            reads = readers.reads(page.template)
-            keys.begin(page.path, page.template, page.context,  # type: ignore[arg-type]
-                       depends.SHARED_NAMES if "*" in reads else reads)
-            found[page.path] = (keys.before(page.path), page.path in early_paths and keys.unchanged(page.path))
-        return found
-
-    theirs = _Forked.start(work, pages[1::2]) if len(pages) >= PARALLEL_PAGES else None
-    mine = work(pages if theirs is None else pages[0::2])
-    if theirs is not None:
-        keys.adopt(theirs.result())
-    fresh = frozenset(path for path, (_, unchanged) in mine.items() if unchanged)
-    if theirs is not None:
-        fresh |= frozenset(path for path, (_, unchanged) in theirs.value.items() if unchanged)
-    return keys, fresh
-
-
-class _Forked:
-    """``work(part)`` in a forked process, its result read back through a pipe (``result``);
-    without ``os.fork`` or on one core it runs here. A failure there is raised here."""
-
-    def __init__(self, pid: int, reader: Any) -> None:
-        self.pid = pid
-        self.reader = reader
-        self.value: Any = None
-
-    @classmethod
-    def start(cls, work: Callable[[Any], Any], part: Any) -> _Forked | None:
-        if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
-            return None
-        import pickle
-        import warnings
-
-        read_fd, write_fd = os.pipe()
-        with warnings.catch_warnings():
-            # the build's threads stay in the parent; the child only reads the data
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:
-            os.close(read_fd)
-            status = 0
-            with os.fdopen(write_fd, "wb") as out:
-                try:
-                    pickle.dump(("ok", work(part)), out, protocol=pickle.HIGHEST_PROTOCOL)
-                except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
-                    status = 1
-                    try:
-                        pickle.dump(("error", f"{type(exc).__name__}: {exc}"), out)
-                    except BaseException:  # noqa: BLE001 - the parent sees the pipe close
-                        pass
-            os._exit(status)
-        os.close(write_fd)
-        return cls(pid, os.fdopen(read_fd, "rb"))
-
-    def result(self) -> Any:
-        import pickle
-
-        try:
-            message = pickle.load(self.reader)
-        except (EOFError, pickle.UnpicklingError) as exc:
-            raise RenderError("计算页面钥匙的辅助进程意外退出。") from exc
-        finally:
-            self.reader.close()
-            os.waitpid(self.pid, 0)
-        if message[0] != "ok":
-            raise RenderError(f"计算页面钥匙时出错：{message[1]}")
-        self.value = message[1]
-        return self.value
+        reads = readers.reads(page.template)
+        keys.begin(page.path, page.template, page.context,  # type: ignore[arg-type]
+                   depends.SHARED_NAMES if "*" in reads else reads)
+    return keys
 
 
 # A run of at least this many pages is rendered by two processes (``render_pages``); below it

@@ -225,22 +225,3 @@ def test_a_value_made_once_is_noted_for_every_page_that_uses_it(project: Path) -
         depends.replay(outside)
         _, names = tracking.end()
     assert "derived" in names  # the page cannot be keyed
-
-
-def test_two_processes_find_the_same_pages_unchanged(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above PARALLEL_PAGES a forked process keys every other page (and renders every other
-    block): after the same edit the same pages are found unchanged, the folder is the same."""
-    from generator import render as render_module
-
-    found = {}
-    for name, parallel in (("one", render_module.PARALLEL_PAGES), ("two", 10)):
-        monkeypatch.setattr(render_module, "PARALLEL_PAGES", parallel)
-        copy = project / name
-        shutil.copytree(project / "data", copy / "data")
-        rendered = Rendered(copy, monkeypatch)
-        rendered()
-        _edit(copy / MEETING, "\ntitle: ", "\ntitle: （更正）")
-        found[name] = rendered()
-    assert found["one"].fresh == found["two"].fresh > 250
-    assert sorted(found["one"].written) == sorted(found["two"].written)
-    assert _tree(project / "one" / "docs") == _tree(project / "two" / "docs")

@@ -40,6 +40,7 @@ import hashlib
 import io
 import os
 import pickle
+import stat
 import types
 from collections.abc import Iterable
 from decimal import Decimal
@@ -114,9 +115,11 @@ def file_date(file: str, root: Path) -> dt.date | None:
     candidates = [path] if path.is_absolute() else [root.parent / path, root / path]
     for candidate in candidates:
         try:
-            return dt.date.fromtimestamp(candidate.stat().st_mtime)
+            found = candidate.stat()
         except OSError:
             continue
+        if stat.S_ISREG(found.st_mode):
+            return dt.date.fromtimestamp(found.st_mtime)
     return None
 
 
@@ -466,10 +469,10 @@ class Keys:
         if self.key(path, deps) != key:
             return False
         try:
-            stat = os.stat(self.docs_dir / path)
+            found = os.stat(self.docs_dir / path)
         except OSError:
             return False
-        if stat.st_size != size or stat.st_mtime_ns != mtime:
+        if found.st_size != size or found.st_mtime_ns != mtime:
             return False
         self.entries[path] = before
         return True
@@ -486,10 +489,10 @@ class Keys:
             self.entries.pop(path, None)
             return
         try:
-            stat = os.stat(self.docs_dir / path)
+            found = os.stat(self.docs_dir / path)
         except OSError:
             return
-        self.entries[path] = (keyed[0], stat.st_size, stat.st_mtime_ns, keyed[1], md)
+        self.entries[path] = (keyed[0], found.st_size, found.st_mtime_ns, keyed[1], md)
 
     def md(self, path: str) -> str:
         """The Markdown digest of a page found unchanged."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator import pinyin
+from generator import depends, pinyin
 from generator.model import (
     GOVERNANCE_TAGS,
     AgendaItem,
@@ -85,12 +85,7 @@ def provenance(
     elif mtimes is not None and origin.file in mtimes:
         updated = mtimes[origin.file]
     else:  # not in git (a preview of local edits): the file's modification time
-        path = Path(origin.file)
-        candidates = [path] if path.is_absolute() else [ctx.dataset.root.parent / path, ctx.dataset.root / path]
-        for candidate in candidates:
-            if candidate.is_file():
-                updated = dt.date.fromtimestamp(candidate.stat().st_mtime)
-                break
+        updated = depends.file_date(origin.file, ctx.dataset.root)
         if mtimes is not None:
             mtimes[origin.file] = updated
     edit_url = ctx.edit_base + origin.file if ctx.edit_base and not Path(origin.file).is_absolute() else None

@@ -641,7 +641,7 @@ def render(
     writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
     feed.plan(plan)  # MkDocs lists the files and builds the navigation while the keys are made
     start = time.perf_counter()
-    keys = _keys(env, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
+    keys = _keys(reads_late, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
                  template_dirs)
     fresh = frozenset(page.path for page in early if keys.unchanged(page.path))
     timings["keys"] = time.perf_counter() - start
@@ -694,12 +694,12 @@ def render(
     return result
 
 
-def _keys(env: jinja2.Environment, ctx: RenderContext, docs_dir: Path, pages: list[Page],
+def _keys(readers: LateReaders, ctx: RenderContext, docs_dir: Path, pages: list[Page],
           template_dirs: Iterable[Path] | None = None) -> depends.Keys:
-    """The keys of ``pages`` before any renders, and the record of the last render."""
+    """The keys of ``pages`` before any renders, and the record of the last render (``readers``:
+    the templates' names, parsed once for the render stage)."""
     shared = {"today": ctx.today, "edit_base": ctx.edit_base, "forms": ctx.derived.get("forms")}
     keys = depends.Keys(ctx, docs_dir, shared, template_dirs or [TEMPLATES_DIR])
-    readers = LateReaders(env)
     for page in pages:
         reads = readers.reads(page.template)
         keys.begin(page.path, page.template, page.context,  # type: ignore[arg-type]

@@ -162,15 +162,6 @@ class RawRow:
         return self.line, None
 
 
-@dataclass
-class Loaded:
-    rows: dict[str, list[RawRow]]
-    case_files: list[Path]
-    issues: list[Issue]
-    files: list[Path]  # every data file read (YAML and cases), for provenance
-    unreadable: set[str] = field(default_factory=set)  # tables with a file that could not be read
-
-
 def display_root(data_dir: Path) -> Path:
     """The folder issue paths are relative to: the git repository root, else the data folder's parent."""
     data_dir = data_dir.resolve()
@@ -476,7 +467,8 @@ def load_document(text: str) -> tuple[yaml.Node | None, Any]:
             raise
         except Exception as exc:  # PyYAML's constructors fail on odd tagged values in many ways
             raise yaml.constructor.ConstructorError(
-                problem=f"有无法识别的值（{type(exc).__name__}: {exc}）", problem_mark=node.start_mark
+                problem=f"有无法识别的值（{type(exc).__name__}: {exc}）",
+                problem_mark=node.start_mark,
             ) from None
     finally:
         loader.dispose()
@@ -489,7 +481,11 @@ def parse_yaml(text: str, file: str) -> tuple[yaml.Node | None, list[Issue]]:
         return compose_yaml(text), []
     except AliasError as exc:
         mark = exc.problem_mark
-        return None, [Issue.of(YAML_ALIASES, file, mark.line + 1, "", str(exc.problem), column=mark.column + 1)]
+        return None, [
+            Issue.of(
+                YAML_ALIASES, file, mark.line + 1, "", str(exc.problem), column=mark.column + 1
+            )
+        ]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -689,7 +685,7 @@ class Flattener:
             out.append(child)
 
 
-_TITLE: dict[str, str] = {}  # resource → Chinese title, filled by load_tables from the package
+_TITLE: dict[str, str] = {}  # resource → Chinese title, filled by set_titles from the package
 
 
 # ---------------------------------------------------------------------------- the data folder
@@ -782,30 +778,9 @@ def read_entity_file(
     return rows, issues
 
 
-def load_tables(
-    data_dir: Path, field_names: dict[str, tuple[str, ...]], titles: dict[str, str]
-) -> Loaded:
-    """Read every YAML entity file under ``data_dir`` and flatten it onto the package's tables.
-
-    Files are read in path order. (Spreading the parsing over processes was measured slower:
-    pickling the rows back costs more than parsing them.)
-    """
+def set_titles(titles: dict[str, str]) -> None:
+    """The tables' Chinese titles, from the package, for the flattener's messages."""
     _TITLE.update(titles)
-    root = display_root(data_dir)
-    entities, cases, issues = discover(data_dir, root)
-    rows: dict[str, list[RawRow]] = {name: [] for name in field_names}
-    unreadable: set[str] = set()
-    flattener = Flattener(field_names)
-    for found in entities:
-        found_rows, found_issues = read_entity_file(found, rel(found.path, root), flattener)
-        if not found_rows and found.source is not None:
-            # its records are unknown: references to its tables would be reported in vain
-            unreadable.add(found.source.resource)
-            unreadable.update(n.resource for n in found.source.nested)
-        issues.extend(found_issues)
-        for row in found_rows:
-            rows.setdefault(row.resource, []).append(row)
-    return Loaded(rows, cases, issues, [f.path for f in entities] + cases, unreadable)
 
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import gc
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import duckdb
 
 from generator.disclosure import GRID_COLUMNS, protect_breakdown, protect_grids
 from generator.issues import first_line
+from generator.memory import without_gc
 from generator.metrics import (
     METRICS_BY_KEY,
     RANKING_METRIC,
@@ -455,20 +455,8 @@ def compute_stats(
             raise StatsError(f"读取事件记录失败：{first_line(exc)}") from exc
     # Hundreds of thousands of small records: the cyclic garbage collector would scan them again
     # and again while they are made (none of them forms a cycle).
-    with _without_gc():
+    with without_gc():
         return _assemble(columns, district, as_of)
-
-
-@contextmanager
-def _without_gc() -> Iterator[None]:
-    """No cyclic garbage collection inside: for code making many small acyclic objects."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _fetch_columns(result: duckdb.DuckDBPyConnection) -> list[list]:
@@ -1018,7 +1006,7 @@ def build_view(stats: SiteStats, dataset, renderer=None, charts: bool = True) ->
     ``renderer`` is a ``charts.ChartRenderer`` (with a cache folder in real builds); trend
     charts for all pages are drawn in one batch so missing ones render in parallel.
     """
-    with _without_gc():  # figures for every street and community: many small objects
+    with without_gc():  # figures for every street and community: many small objects
         return _build_view(stats, dataset, renderer, charts)
 
 

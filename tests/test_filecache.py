@@ -1,0 +1,117 @@
+"""The per-file store of a check's reading: a check that takes unchanged files from it reports
+exactly what a check reading every file reports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from test_validate import BROKEN
+from validate_helpers import FIXTURES, make_data
+
+from generator import validate as validate_module
+from generator.validate import check
+
+
+def _full(issues) -> list[tuple]:
+    return [(i.code, i.file, i.line, i.column, i.key, i.message, i.hint) for i in issues]
+
+
+def _uncached(data: Path, monkeypatch: pytest.MonkeyPatch):
+    with monkeypatch.context() as patch:
+        patch.setenv("GONGZHI_CACHE", "0")
+        return check(data, cases=False)
+
+
+def _same(result, reference) -> None:
+    assert _full(result.issues) == _full(reference.issues)
+    assert result.tables == reference.tables
+    assert (result.dataset is None) == (reference.dataset is None)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files a check read and cast (not the ones read again for an issue's position)."""
+    seen: list[str] = []
+    real = validate_module.read_entity_file
+
+    def counting(found, file, flattener):
+        seen.append(file)
+        return real(found, file, flattener)
+
+    monkeypatch.setattr(validate_module, "read_entity_file", counting)
+    return seen
+
+
+@pytest.mark.parametrize("fixture", sorted(name for name in BROKEN if not name.startswith("cases")))
+def test_a_kept_check_reports_what_a_full_check_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads: list[str], fixture: str
+) -> None:
+    data = make_data(tmp_path, fixture)
+    reference = _uncached(data, monkeypatch)
+    reads.clear()
+    first = check(data, cases=False)
+    assert reads, "the first check reads every file"
+    reads.clear()
+    second = check(data, cases=False)
+    assert reads == []  # every file kept: issues across files still carry their exact column
+    _same(first, reference)
+    _same(second, reference)
+    # a checkout rewrites every file with the same bytes: hashed again, still kept
+    for path in data.rglob("*.yaml"):
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns - 10**9))
+    _same(check(data, cases=False), reference)
+    assert reads == []
+
+
+def test_edits_are_seen_and_only_the_edited_files_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads: list[str]
+) -> None:
+    data = make_data(tmp_path)
+    check(data, cases=False)
+    # files edited (by an overlay that adds unknown references), one deleted, one added
+    overlay = FIXTURES / "unknown-reference"
+    edited = sorted(p.relative_to(overlay) for p in overlay.rglob("*.yaml"))
+    for name in edited:
+        shutil.copyfile(overlay / name, data / name)
+    (data / "evaluations" / "nanyuan-2026-01.yaml").unlink()
+    shutil.copyfile(data / "awards" / "zuimei-2025.yaml", data / "awards" / "zuimei-2026.yaml")
+    reads.clear()
+    result = check(data, cases=False)
+    assert sorted(reads) == sorted(
+        [f"data/{n.as_posix()}" for n in edited] + ["data/awards/zuimei-2026.yaml"]
+    )
+    _same(result, _uncached(data, monkeypatch))
+    assert result.issues, "the overlay's references are reported"
+    # and back: the original bytes again
+    for name in edited:
+        shutil.copyfile(FIXTURES / "base" / name, data / name)
+    _same(check(data, cases=False), _uncached(data, monkeypatch))
+
+
+def test_a_damaged_store_or_a_changed_contract_starts_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads: list[str]
+) -> None:
+    data = make_data(tmp_path, "enum")
+    reference = _uncached(data, monkeypatch)
+    check(data, cases=False)
+    stored = sorted((tmp_path / ".gongzhi" / "cache" / "files").glob("*.pickle"))
+    assert stored
+    for path in stored:
+        path.write_bytes(b"not a pickle")
+    reads.clear()
+    _same(check(data, cases=False), reference)
+    assert reads, "a damaged store is read past"
+    # the contract's descriptor is part of the store's key
+    package = data / "datapackage.yaml"
+    package.write_text(package.read_text("utf-8") + "\n# 改动\n", "utf-8")
+    reads.clear()
+    check(data, cases=False)
+    assert reads == [], "a comment changes no rule"
+    text = package.read_text("utf-8").replace("maxLength: 40}", "maxLength: 41}", 1)
+    package.write_text(text, "utf-8")
+    reads.clear()
+    check(data, cases=False)
+    assert reads, "a changed rule reads every file again"

@@ -89,18 +89,19 @@ def _code() -> list[str]:
 
     parts = [inspect.getsource(part) for part in (
         mkdocs_feed.compact_whitespace, mkdocs_feed._feed_plugin, mkdocs_feed._reusing,
-        mkdocs_feed._linking_static_files, mkdocs_feed._joining_page_urls, mkdocs_feed.main, links, Reuse,
+        mkdocs_feed._linking_static_files, mkdocs_feed._joining_page_urls, mkdocs_feed._following_the_plan,
+        mkdocs_feed.main, links, Reuse,
         write_manifest, _nav_signature)]
     return parts + [mkdocs_feed._INDENT.pattern, mkdocs_feed._VERBATIM.pattern, mkdocs_feed._PLAIN_URL.pattern,
                     *(p.pattern for p in _LINKS)]
 
 
-def load_manifest(site: Path | None) -> dict[str, dict[str, Any]]:
+def load_manifest(site: Path | None, name: str = MANIFEST) -> dict[str, dict[str, Any]]:
     """The previous build's pages (empty when there is none, or it cannot be read)."""
     if site is None:
         return {}
     try:
-        data = json.loads((site / MANIFEST).read_text(encoding="utf-8"))
+        data = json.loads((site / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("pages"), dict):
@@ -131,6 +132,7 @@ class Reuse:
         self._plan_digest: str | None = None
         self.only: set[str] | None = None  # a shard's pages (None: every page)
         self.common = True  # whether this run writes the files every page shares
+        self.manifest = MANIFEST  # a shard writing into a folder it shares: its own part
 
     def mine(self, src_uri: str) -> bool:
         return self.only is None or src_uri in self.only
@@ -267,14 +269,14 @@ class Reuse:
         self.stats["rendered"] += 1
 
     def write_manifest(self) -> None:
-        write_manifest(self.site_dir, {uri: r for uri, r in self.records.items() if "page" in r})
+        write_manifest(self.site_dir, {uri: r for uri, r in self.records.items() if "page" in r}, self.manifest)
 
 
-def write_manifest(site: Path, pages: dict[str, dict[str, Any]]) -> None:
+def write_manifest(site: Path, pages: dict[str, dict[str, Any]], name: str = MANIFEST) -> None:
     """The manifest of ``pages``: the same bytes for the same pages, whoever wrote them."""
     text = json.dumps({"format": FORMAT, "pages": dict(sorted(pages.items()))}, ensure_ascii=False,
                       sort_keys=True, separators=(",", ":"))
-    (site / MANIFEST).write_text(text, encoding="utf-8")
+    (site / name).write_text(text, encoding="utf-8")
 
 
 def _nav_signature(items: list[Any]) -> list[Any]:

@@ -6,10 +6,12 @@ shards resolve, but reads and renders only its own pages (the pages in the navig
 by every shard, their titles make the navigation). Local shards start when the render stage
 has planned the docs folder and follow it as it writes, as a single run does; shards on Dask
 start once every page is written. Shard 0, the *common* shard, also writes what every page
-shares: the static files, the theme's assets, ``404.html`` and ``sitemap.xml``. Each shard
-writes into its own folder; when all have succeeded their files are moved into the new site
-and their manifests (``reuse.MANIFEST``) merged, giving the same site as one run would. Any
-failed shard fails the build, which then leaves the previous site in place.
+shares: the static files, the theme's assets, ``404.html`` and ``sitemap.xml``. Local shards
+write into the new site's folder together (their pages are disjoint), each its own part of the
+manifest (``reuse.MANIFEST``); shards on Dask write into a folder each, and their files are
+moved into the new site when all have succeeded. Either way the manifests are then merged,
+giving the same site as one run would. Any failed shard fails the build, which then leaves the
+previous site in place.
 
 Pages are dealt to the shards in turn, in the order the render stage planned them, so each
 shard has the same mix of page kinds (and the same work). Links with an anchor into another shard's page are resolved but their anchor
@@ -65,6 +67,8 @@ class ShardJob:
     plan: list[str]
     extra: dict[str, Any]
     pages: list[str]
+    manifest: str = MANIFEST  # where the shard writes its pages' manifest, in out_dir
+    shared: bool = False  # other shards write into out_dir at the same time
 
 
 _RUNNING: dict[int, MkDocsProcess] = {}  # local shards' processes, to end them on a failure
@@ -97,7 +101,8 @@ def _process(job: ShardJob) -> MkDocsProcess:
     """The MkDocs companion that builds the shard."""
     process = MkDocsProcess(Path(job.config_file), Path(job.docs_dir), Path(job.out_dir),
                             previous_site=Path(job.previous_site) if job.previous_site else None)
-    process.shard = {"pages": job.pages, "common": job.index == 0}
+    process.shard = {"pages": job.pages, "common": job.index == 0, "manifest": job.manifest,
+                     "shared": job.shared}
     process.extra = job.extra
     return process
 
@@ -173,12 +178,19 @@ class ShardedBuild(Feed):
         if self.only is not None:  # one shard, straight into the site folder
             return [ShardJob(self.only, str(self.config_file), str(self.docs_dir), str(self.site_dir),
                              previous, self.paths, dict(self.extra), pages[self.only])]
+        if self.executor == "local":
+            # one folder for all: nothing is moved afterwards (at the city tier moving 20,000
+            # files and their folders took seconds after the last shard had finished)
+            self.folders = [self.site_dir]
+            return [ShardJob(i, str(self.config_file), str(self.docs_dir), str(self.site_dir), previous,
+                             self.paths, dict(self.extra), pages[i], manifest=_part(i), shared=self.count > 1)
+                    for i in range(self.count)]
         self.folders = [self.site_dir] + [
             self.site_dir.with_name(f"{self.site_dir.name}.shard-{i}") for i in range(1, self.count)]
         for folder in self.folders[1:]:
             shutil.rmtree(folder, ignore_errors=True)
         return [ShardJob(i, str(self.config_file), str(self.docs_dir), str(folder), previous,
-                         self.paths, dict(self.extra), pages[i])
+                         self.paths, dict(self.extra), pages[i], manifest=_part(i))
                 for i, folder in enumerate(self.folders)]
 
     # the shards
@@ -242,12 +254,16 @@ class ShardedBuild(Feed):
             client.close()
 
     def _assemble(self) -> None:
-        """Move the other shards' files into the common shard's folder; one manifest."""
-        pages = dict(load_manifest(self.site_dir))
-        for folder in self.folders[1:]:
-            pages.update(load_manifest(folder))
-            _move_files(folder, self.site_dir, move=True)
-            shutil.rmtree(folder, ignore_errors=True)
+        """Move the other shards' files (if in folders of their own) into the common shard's
+        folder; one manifest from the shards' parts."""
+        pages: dict[str, dict[str, Any]] = {}
+        for job in self.jobs:
+            folder = Path(job.out_dir)
+            pages.update(load_manifest(folder, job.manifest))
+            (folder / job.manifest).unlink(missing_ok=True)
+            if folder != self.site_dir:
+                _move_files(folder, self.site_dir, move=True)
+                shutil.rmtree(folder, ignore_errors=True)
         write_manifest(self.site_dir, pages)
 
     def kill(self) -> None:
@@ -259,6 +275,11 @@ class ShardedBuild(Feed):
             process.kill()
         for folder in self.folders[1:]:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _part(index: int) -> str:
+    """The name of a shard's part of the manifest, beside the site's (merged into it)."""
+    return f"{MANIFEST}.shard-{index}"
 
 
 def _total(runs: list[dict[str, Any]], seconds: float, count: int) -> MkDocsRun:

@@ -49,6 +49,18 @@ def test_two_local_shards_assemble_into_the_single_build(project: Path, single: 
     assert not list(project.glob("*.shard-*"))
 
 
+def test_a_sharded_rebuild_after_an_edit_equals_a_single_full_build(tmp_path: Path) -> None:
+    """Two local shards writing into one folder, most pages taken from the last site."""
+    shutil.copytree(ROOT / "data", tmp_path / "data", ignore=shutil.ignore_patterns("cases"))
+    _build(tmp_path, "two", shards=2)
+    meeting = tmp_path / "data/meetings/xinfeng-council/xinfeng-2026-03.yaml"
+    meeting.write_text(meeting.read_text(encoding="utf-8").replace("\ntitle: ", "\ntitle: （更正）", 1), encoding="utf-8")
+    pages = _build(tmp_path, "two", shards=2)
+    assert pages["shards"] == 2 and pages["reused"] > 200 and 1 <= pages["rendered"] < 40, pages
+    _build(tmp_path, "one", shards=1)
+    assert site_files(tmp_path / "two") == site_files(tmp_path / "one")
+
+
 def test_dask_local_cluster_builds_the_shards(project: Path, single: dict[str, bytes]) -> None:
     """The same two shards as tasks on a Dask LocalCluster (two worker processes)."""
     from distributed import LocalCluster

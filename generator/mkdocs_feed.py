@@ -397,6 +397,8 @@ def _reusing(reuse: Any, theme_dir: Path | None) -> None:
             page.present_anchor_ids = None  # another shard renders it (its anchors go unchecked here)
             return
         if reuse.skip_reading(page):
+            if reuse.mine(page.file.src_uri):
+                reuse.lend_early(page)
             if page.file.src_uri in reuse.nav_pages:  # its title is needed for the navigation now:
                 page.read_source(config)  # its front matter and Markdown, not converted (the
                 page._title_from_render = reuse.title(page.file.src_uri)  # lists are long)

@@ -40,7 +40,7 @@ from typing import Any
 
 from generator.mkdocs_feed import MkDocsError, MkDocsProcess, MkDocsRun
 from generator.render import Feed
-from generator.reuse import MANIFEST, load_manifest, write_manifest
+from generator.reuse import MANIFEST, read_manifest, write_manifest
 
 # Above this many pages a build is split into shards, one per core. Measured on this 2-core
 # machine (bench/bench_shards.py, full builds): the sample's 318 pages took 5.0 s as one run
@@ -257,14 +257,17 @@ class ShardedBuild(Feed):
         """Move the other shards' files (if in folders of their own) into the common shard's
         folder; one manifest from the shards' parts."""
         pages: dict[str, dict[str, Any]] = {}
+        dynamic: str | None = None
         for job in self.jobs:
             folder = Path(job.out_dir)
-            pages.update(load_manifest(folder, job.manifest))
+            found, digest = read_manifest(folder, job.manifest)
+            pages.update(found)
+            dynamic = dynamic or digest
             (folder / job.manifest).unlink(missing_ok=True)
             if folder != self.site_dir:
                 _move_files(folder, self.site_dir, move=True)
                 shutil.rmtree(folder, ignore_errors=True)
-        write_manifest(self.site_dir, pages)
+        write_manifest(self.site_dir, pages, dynamic=dynamic)
 
     def kill(self) -> None:
         with _LOCK:
@@ -318,8 +321,10 @@ def assemble(parts: list[Path], target: Path) -> int:
     """Shard folders built separately (``gongzhi build --shards N --shard-index K``, one CI job
     each) copied into ``target`` with one manifest; the number of pages."""
     pages: dict[str, dict[str, Any]] = {}
+    dynamic: str | None = None
     for part in parts:
-        found = load_manifest(part)
+        found, digest = read_manifest(part)
+        dynamic = dynamic or digest
         if not (part / MANIFEST).is_file():
             raise AssembleError(f"{part} 不是分片的输出（缺少 {MANIFEST}）。")
         overlap = set(found) & set(pages)
@@ -329,7 +334,7 @@ def assemble(parts: list[Path], target: Path) -> int:
         _move_files(part, target, move=False)
     if not (target / "sitemap.xml").is_file() and not (target / "404.html").is_file():
         raise AssembleError("缺少第 0 个分片：它写出各页共用的文件（样式、脚本、404 页和站点地图）。")
-    write_manifest(target, pages)
+    write_manifest(target, pages, dynamic=dynamic)
     return len(pages)
 
 

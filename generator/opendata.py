@@ -15,6 +15,8 @@ import hashlib
 import io
 import json
 import os
+import pickle
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -23,12 +25,15 @@ from decimal import Decimal
 from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from generator.layout import CASES_RESOURCE, PACKAGE_FILE
 from generator.pages import Asset, Deferred, Page, RenderContext
+
+if TYPE_CHECKING:
+    from generator.cache import ResultCache
 
 OUT_DIR = "data"  # inside the docs folder
 # Published case records leave out the grid: a grid is a few hundred households, and single
@@ -250,6 +255,7 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
     package = _package(ctx)
     made: list[tuple[dict[str, Any], list[str], str, str | None, Deferred]] = []
     resources = []
+    kept = _kept_tables(Path(ctx.dataset.root))
     for resource in package.get("resources", []):
         name = resource["name"]
         schema = _published_schema(resource)
@@ -262,7 +268,7 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             table = Deferred(partial(_case_table, ctx, field_names))
         else:
             json_path = f"{OUT_DIR}/{name}.json"
-            table = Deferred(partial(_yaml_table, (tables or {}).get(name, []), field_names))
+            table = Deferred(partial(_yaml_table, (tables or {}).get(name, []), field_names, kept))
         made.append((resource, field_names, csv_path, json_path, table))
         resources.append(
             {**resource, "schema": schema, "path": f"{name}.csv", "format": "csv", "encoding": "utf-8"}
@@ -307,10 +313,33 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
     yield Page("opendata.md", "opendata.md", Deferred(page_context))
 
 
-def _yaml_table(rows: list[dict[str, Any]], field_names: list[str]) -> tuple[bytes, bytes, int, int]:
-    """(CSV, JSON, rows, CSV bytes) of one YAML table."""
+def _kept_tables(data_dir: Path) -> ResultCache:
+    """Where the YAML tables' CSV and JSON are kept between builds (``generator.cache``)."""
+    from generator.cache import ResultCache, cache_root
+
+    return ResultCache(cache_root(data_dir), "opendata-tables", keep=64)
+
+
+def _yaml_table(rows: list[dict[str, Any]], field_names: list[str], kept: ResultCache | None = None) -> tuple[bytes, bytes, int, int]:
+    """(CSV, JSON, rows, CSV bytes) of one YAML table; taken from ``kept`` when the rows are
+    those it was made from (an edit changes one or two tables: the others' files at the city
+    tier, 130,000 rows, took two seconds to write again)."""
+    key = None
+    if kept is not None and kept.enabled:
+        from generator.cache import make_key, source_digest
+
+        # equal rows pickle alike (or, sharing objects differently, only miss the cache)
+        rows_digest = hashlib.sha256(pickle.dumps(rows, protocol=5)).hexdigest()
+        key = make_key("opendata-table", source_digest(sys.modules[__name__]), field_names, rows_digest)
+        found = kept.get(key)
+        if isinstance(found, tuple) and len(found) == 2:
+            data, json_data = found
+            return data, json_data, len(rows), len(data)
     data = table_csv(field_names, rows)
-    return data, table_json(field_names, rows), len(rows), len(data)
+    json_data = table_json(field_names, rows)
+    if key is not None:
+        kept.put(key, (data, json_data))
+    return data, json_data, len(rows), len(data)
 
 
 def _case_table(ctx: RenderContext, field_names: list[str]) -> tuple[Path, None, int, int]:

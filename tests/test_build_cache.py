@@ -493,3 +493,24 @@ def test_pages_with_deferred_contexts_are_rendered_by_the_build_not_the_helper(
     assert len(result.written) == 12
     for i in range(3):
         assert (tmp_path / "docs" / f"late{i}.md").read_text("utf-8") == f"# {os.getpid()}\n"
+
+
+def test_open_data_tables_are_kept_while_their_rows_are_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import opendata
+
+    kept = ResultCache(tmp_path / "cache", "opendata-tables")
+    rows = [{"id": "a", "n": 1, "on": dt.date(2026, 3, 1)}, {"id": "b", "n": None, "on": None}]
+    made = opendata._yaml_table(rows, ["id", "n", "on"], kept)
+    assert made == opendata._yaml_table(rows, ["id", "n", "on"])  # as made without the cache
+
+    def fail(*args):
+        raise AssertionError("made again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(opendata, "table_csv", fail)
+        patch.setattr(opendata, "table_json", fail)
+        assert opendata._yaml_table([dict(r) for r in rows], ["id", "n", "on"], kept) == made
+        with pytest.raises(AssertionError, match="made again"):
+            opendata._yaml_table([{**rows[0], "n": 2}, rows[1]], ["id", "n", "on"], kept)
+        with pytest.raises(AssertionError, match="made again"):
+            opendata._yaml_table(rows, ["id", "on"], kept)

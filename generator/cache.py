@@ -108,7 +108,8 @@ class ResultCache:
         self.hits += 1
         return value
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any, *, prune: bool = True) -> None:
+        """Store ``value``; ``prune=False`` when more entries follow (then call ``prune``)."""
         if self.folder is None:
             return
         try:
@@ -116,13 +117,19 @@ class ResultCache:
             tmp = self.folder / f".{key}.{os.getpid()}.tmp"
             tmp.write_bytes(_MAGIC + key.encode() + b"\n" + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
             tmp.replace(self.folder / f"{key}.pickle")
-            self._prune()
+            if prune:
+                self.prune()
         except OSError:  # a read-only or full disk only costs the next build some time
             pass
 
-    def _prune(self) -> None:
-        assert self.folder is not None
-        entries = sorted(self.folder.glob("*.pickle"), key=_mtime, reverse=True)
+    def prune(self) -> None:
+        """Remove all but the ``keep`` entries used last."""
+        if self.folder is None:
+            return
+        try:
+            entries = sorted(self.folder.glob("*.pickle"), key=_mtime, reverse=True)
+        except OSError:
+            return
         for stale in entries[self.keep:]:
             _unlink(stale)
 

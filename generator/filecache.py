@@ -190,7 +190,9 @@ class FileStore:
                 self._buckets[number] = {}
                 self._changed.add(number)
         for number in sorted(self._changed):
-            self.cache.put(make_key(self.base, number), self._buckets[number])
+            self.cache.put(make_key(self.base, number), self._buckets[number], prune=False)
+        if self._changed:
+            self.cache.prune()
         self._changed.clear()
 
 

@@ -119,8 +119,6 @@ class FileStore:
         self._buckets: dict[int, dict[str, _Entry]] = {}
         self._changed: set[int] = set()
         self._seen: set[str] = set()
-        self.kept = 0
-        self.read = 0
 
     def _number(self, file: str) -> int:
         return zlib.crc32(file.encode()) % BUCKETS
@@ -155,13 +153,11 @@ class FileStore:
                 else:
                     entry = None
             if entry is not None:
-                self.kept += 1
                 source = _Reread(found, file, flattener)
                 rows = [KeptRow(spec, file, i, source) for i, spec in enumerate(entry.rows)]
                 return FileResult(
                     rows, [spec[4] for spec in entry.rows], list(entry.issues), entry.empty
                 )
-        self.read += 1
         # hashed before reading: a file changed in between is read again next time
         digest = _digest_of(found.path) if stamp is not None else None
         raw, typed, issues, empty = reader(found, file)

@@ -521,8 +521,9 @@ def _site(
     beside: dict[str, float] = {}  # what ran while MkDocs did
     start = time.perf_counter()
     # The dataset stays alive to the end; freezing it keeps Python's cyclic garbage collector
-    # from rescanning it on every collection the render stage's many strings trigger.
-    gc.collect()
+    # from rescanning it on every collection the render stage's many strings trigger. (No full
+    # collection first: the check makes no garbage cycles, and one pass over the dataset found
+    # none at the city tier in 0.4 s, about 4 s at the province tier.)
     gc.freeze()
     try:
         rendered = _in_background(lambda: render_docs(

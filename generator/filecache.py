@@ -22,7 +22,6 @@ path, so an edit rewrites a small share of the store, not all of it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import zlib
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.cache import ResultCache, make_key, source_digest
+from generator.cache import ResultCache, _sha256_of, make_key, source_digest
 from generator.issues import Issue
 from generator.load import Flattener, FoundFile, RawRow, read_entity_file
 
@@ -198,6 +197,6 @@ def _settled(stamp: tuple[int, int, int], stat: os.stat_result) -> tuple[int, in
 
 def _digest_of(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return _sha256_of(str(path), path.stat().st_size)
     except OSError:
         return None

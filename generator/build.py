@@ -510,7 +510,8 @@ def _site(
             today=today or dt.date.today(),
             site_url=(config.get("site_url") or "/").rstrip("/") + "/",
             edit_base=edit_base(config),
-            derived={"tables": tables, "content_dir": content_dir or DEFAULT_CONTENT, "cases_export": case_work,
+            derived={"tables": tables, "table_digests": checked.table_digests,
+                     "content_dir": content_dir or DEFAULT_CONTENT, "cases_export": case_work,
                      "editor": editor_enabled(Path(config.config_file_path))},
         )
         derive(ctx)

@@ -95,6 +95,7 @@ class FileResult:
     typed: list[dict[str, Any]]
     issues: list[Issue]
     empty: bool
+    digest: str | None = None  # the file's SHA-256 (None: it could not be read whole)
 
 
 # reads one file and casts its rows: (rows, typed rows, issues, whether the file gave no rows)
@@ -155,7 +156,7 @@ class FileStore:
                 source = _Reread(found, file, flattener)
                 rows = [KeptRow(spec, file, i, source) for i, spec in enumerate(entry.rows)]
                 return FileResult(
-                    rows, [spec[4] for spec in entry.rows], list(entry.issues), entry.empty
+                    rows, [spec[4] for spec in entry.rows], list(entry.issues), entry.empty, entry.digest
                 )
         # hashed before reading: a file changed in between is read again next time
         digest = _digest_of(found.path) if stamp is not None else None
@@ -167,7 +168,7 @@ class FileStore:
             ]
             bucket[file] = _Entry(_settled(stamp, stat), digest, empty, specs, list(issues))
             self._changed.add(number)
-        return FileResult(list(raw), typed, issues, empty)
+        return FileResult(list(raw), typed, issues, empty, digest)
 
     def save(self) -> None:
         """Store the buckets that changed; forget files no longer in the folder."""

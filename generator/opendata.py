@@ -268,7 +268,8 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
             table = Deferred(partial(_case_table, ctx, field_names))
         else:
             json_path = f"{OUT_DIR}/{name}.json"
-            table = Deferred(partial(_yaml_table, (tables or {}).get(name, []), field_names, kept))
+            table = Deferred(partial(_yaml_table, (tables or {}).get(name, []), field_names, kept,
+                                     (ctx.derived.get("table_digests") or {}).get(name)))
         made.append((resource, field_names, csv_path, json_path, table))
         resources.append(
             {**resource, "schema": schema, "path": f"{name}.csv", "format": "csv", "encoding": "utf-8"}
@@ -320,17 +321,21 @@ def _kept_tables(data_dir: Path) -> ResultCache:
     return ResultCache(cache_root(data_dir), "opendata-tables", keep=64)
 
 
-def _yaml_table(rows: list[dict[str, Any]], field_names: list[str], kept: ResultCache | None = None) -> tuple[bytes, bytes, int, int]:
+def _yaml_table(rows: list[dict[str, Any]], field_names: list[str], kept: ResultCache | None = None,
+                source: str | None = None) -> tuple[bytes, bytes, int, int]:
     """(CSV, JSON, rows, CSV bytes) of one YAML table; taken from ``kept`` when the rows are
     those it was made from (an edit changes one or two tables: the others' files at the city
-    tier, 130,000 rows, took two seconds to write again)."""
+    tier, 130,000 rows, took two seconds to write again). ``source`` is what the rows were
+    made from (``CheckResult.table_digests``); without it the rows themselves are digested
+    (seven seconds for the tables of the province tier)."""
     key = None
     if kept is not None and kept.enabled:
         from generator.cache import make_key, source_digest
 
         # equal rows pickle alike (or, sharing objects differently, only miss the cache)
-        rows_digest = hashlib.sha256(pickle.dumps(rows, protocol=5)).hexdigest()
-        key = make_key("opendata-table", source_digest(sys.modules[__name__]), field_names, rows_digest)
+        rows_digest = source or hashlib.sha256(pickle.dumps(rows, protocol=5)).hexdigest()
+        key = make_key("opendata-table", source_digest(sys.modules[__name__]), field_names,
+                       "files" if source else "rows", rows_digest)
         found = kept.get(key)
         if isinstance(found, tuple) and len(found) == 2:
             data, json_data = found

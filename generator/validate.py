@@ -10,6 +10,7 @@ votes, tags), the case-record checks (DuckDB) and the checks other modules contr
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib
 import re
 from collections.abc import Callable, Iterable
@@ -207,6 +208,9 @@ class CheckResult:
     # the known community ids and grid → community, for ``check_cases`` (None: unreadable)
     communities: set[str] | None = None
     grids: dict[str, str | None] | None = None
+    # table → a digest of what its typed rows were made from: the files they came from (their
+    # display paths and SHA-256, in order) and what reads and casts them (None: unknown)
+    table_digests: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Issue]:
@@ -516,6 +520,7 @@ class _Read:
     issues: list[Issue]  # reading and casting each file
     unreadable: set[str]  # tables with a file that gave no rows
     case_files: list[Path]
+    digests: dict[str, str | None]  # ``CheckResult.table_digests``
 
 
 def _read_tables(data_dir: Path, contract: Contract) -> _Read:
@@ -558,8 +563,18 @@ def _read_tables(data_dir: Path, contract: Contract) -> _Read:
                 )
         return kept, typed, file_issues, not rows
 
+    sources: dict[str, Any] = {}  # table → a digest of the files its rows came from, in order
+
     for found in entities:
-        result = store.result(found, shown(found.path), flattener, reader)
+        file = shown(found.path)
+        result = store.result(found, file, flattener, reader)
+        for name in {row.resource for row in result.rows}:
+            hasher = sources.setdefault(name, hashlib.sha256(store.base.encode()))
+            if hasher is not None:
+                if result.digest is None:
+                    sources[name] = None
+                else:
+                    hasher.update(f"{file}\0{result.digest}\n".encode())
         if result.empty and found.source is not None:
             # its records are unknown: references to its tables would be reported in vain
             unreadable.add(found.source.resource)
@@ -570,7 +585,10 @@ def _read_tables(data_dir: Path, contract: Contract) -> _Read:
             table.raw.append(row)
             table.typed.append(typed)
     store.save()  # before anything downstream can touch the typed rows it stores
-    return _Read(tables, issues, unreadable, case_files)
+    empty = hashlib.sha256(store.base.encode()).hexdigest()
+    digests = {name: (sources[name].hexdigest() if sources[name] is not None else None) if name in sources else empty
+               for name in tables}
+    return _Read(tables, issues, unreadable, case_files, digests)
 
 
 class _Shown:
@@ -918,6 +936,7 @@ def _check(
             )
         )
     typed_tables = {name: table.typed for name, table in tables.items()}
+    digests = read.digests
     # the raw values (with every node's position) are no longer needed: keep where each row
     # starts and let the rest go before the typed records are built (25,000-community tiers)
     origins = {n: [(r.file, r.line) for r in t.raw] for n, t in tables.items()}
@@ -933,7 +952,7 @@ def _check(
     )
     if dataset is not None and any(i.severity is Severity.ERROR for i in issues):
         dataset = None
-    return CheckResult(sort_issues(issues), typed_tables, dataset, case_files, communities, grids)
+    return CheckResult(sort_issues(issues), typed_tables, dataset, case_files, communities, grids, digests)
 
 
 def check_cases(

@@ -514,3 +514,14 @@ def test_open_data_tables_are_kept_while_their_rows_are_the_same(tmp_path: Path,
             opendata._yaml_table([{**rows[0], "n": 2}, rows[1]], ["id", "n", "on"], kept)
         with pytest.raises(AssertionError, match="made again"):
             opendata._yaml_table(rows, ["id", "on"], kept)
+    # with the digest of the files the rows came from (a build's ``table_digests``) the rows
+    # themselves are not digested: the same files, the same table
+    by_files = opendata._yaml_table(rows, ["id", "n", "on"], kept, "files-1")
+    assert by_files == made
+    with monkeypatch.context() as patch:
+        patch.setattr(opendata, "table_csv", fail)
+        patch.setattr(opendata, "table_json", fail)
+        patch.setattr(opendata.pickle, "dumps", fail)
+        assert opendata._yaml_table(rows, ["id", "n", "on"], kept, "files-1") == made
+        with pytest.raises(AssertionError, match="made again"):
+            opendata._yaml_table(rows, ["id", "n", "on"], kept, "files-2")

@@ -115,3 +115,25 @@ def test_a_damaged_store_or_a_changed_contract_starts_afresh(
     reads.clear()
     check(data, cases=False)
     assert reads, "a changed rule reads every file again"
+
+
+def test_each_table_is_digested_by_the_files_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``table_digests`` (what the open data files are kept by): the same for the same files,
+    kept or read, new for exactly the tables whose files changed, and new when the rules do."""
+    data = make_data(tmp_path)
+    first = check(data, cases=False).table_digests
+    assert set(first) >= {"meetings", "communities", "awards"} and all(first.values())
+    assert _uncached(data, monkeypatch).table_digests == first  # read, not kept: the same
+    assert check(data, cases=False).table_digests == first
+    meeting = next((data / "meetings").glob("*.yaml"))
+    meeting.write_text(meeting.read_text("utf-8").replace("title: ", "title: 改 ", 1), "utf-8")
+    edited = check(data, cases=False).table_digests
+    changed = {name for name in first if edited[name] != first[name]}
+    assert "meetings" in changed and "communities" not in changed and "awards" not in changed
+    shutil.copyfile(data / "awards" / "zuimei-2025.yaml", data / "awards" / "zuimei-2026.yaml")
+    assert check(data, cases=False).table_digests["awards"] != first["awards"]
+    package = data / "datapackage.yaml"
+    package.write_text(package.read_text("utf-8").replace("maxLength: 40}", "maxLength: 41}", 1), "utf-8")
+    assert check(data, cases=False).table_digests["communities"] != first["communities"]

@@ -265,7 +265,7 @@ def search_cache(data_dir: Path, site: Path) -> Path:
     import hashlib
 
     name = hashlib.sha256(str(Path(site).resolve()).encode("utf-8")).hexdigest()[:16]
-    return Path(data_dir).resolve().parent / ".gongzhi" / "cache" / "search" / f"{name}.json"
+    return Path(data_dir).resolve().parent / ".gongzhi" / "cache" / "search" / f"{name}.pickle"
 
 
 def _charts_cache(ctx: RenderContext) -> Path:
@@ -477,6 +477,7 @@ def _pipeline(
             return _site(data_dir, site, docs, staging, config, case_work, mkdocs, timings,
                          content_dir=content_dir, today=today, index=index, providers=providers)
         finally:
+            gc.unfreeze()  # what ``_site`` froze can go now
             mkdocs.kill()
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -522,9 +523,10 @@ def _site(
     beside: dict[str, float] = {}  # what ran while MkDocs did
     start = time.perf_counter()
     # The dataset stays alive to the end; freezing it keeps Python's cyclic garbage collector
-    # from rescanning it on every collection the render stage's many strings trigger. (No full
-    # collection first: the check makes no garbage cycles, and one pass over the dataset found
-    # none at the city tier in 0.4 s, about 4 s at the province tier.)
+    # from rescanning it on every full collection the rest of the build triggers (``_pipeline``
+    # thaws it when the build ends: a dozen full collections of it were 4 of a city rebuild's
+    # 25 seconds). No full collection first: the check makes no garbage cycles, and one pass
+    # over the dataset found none at the city tier in 0.4 s, about 4 s at the province tier.
     gc.freeze()
     try:
         rendered = _in_background(lambda: render_docs(
@@ -536,8 +538,6 @@ def _site(
         if isinstance(exc, BuildError):
             raise
         raise BuildError(f"导出事件记录失败：{exc}") from exc
-    finally:
-        gc.unfreeze()
     planned = mkdocs.planned_at or start
     timings["plan"] = planned - start  # collecting the pages, before MkDocs could begin
     beside["stats"] = rendered.timings.get("late", 0.0)

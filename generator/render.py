@@ -32,7 +32,7 @@ import jinja2
 import jinja2.meta
 from markupsafe import Markup
 
-from generator import depends, pinyin
+from generator import depends, memory, pinyin
 from generator.pages import Asset, Deferred, Page, RenderContext, resolved
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
@@ -641,9 +641,10 @@ def render(
     writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
     feed.plan(plan)  # MkDocs lists the files and builds the navigation while the keys are made
     start = time.perf_counter()
-    keys = _keys(reads_late, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
-                 template_dirs)
-    fresh = frozenset(page.path for page in early if keys.unchanged(page.path))
+    with memory.without_gc():  # digests and keys: many small objects, no cycles
+        keys = _keys(reads_late, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
+                     template_dirs)
+        fresh = frozenset(page.path for page in early if keys.unchanged(page.path))
     timings["keys"] = time.perf_counter() - start
     count = 0
 
@@ -678,7 +679,8 @@ def render(
             keys.share("stats", keys.stats_token(ctx.derived.get("stats"), read, names))
             timings["late"] = time.perf_counter() - start
         base = renderer.base(early=False)
-        fresh = frozenset(page.path for page in late if keys.unchanged(page.path))
+        with memory.without_gc():
+            fresh = frozenset(page.path for page in late if keys.unchanged(page.path))
         fresh_count += len(fresh)
         render_pages(late, renderer, base, docs_dir, put, keys, fresh)
     start = time.perf_counter()

@@ -516,7 +516,7 @@ _FIND_FORMAT = "%P\\0%D:%i:%s:%T@\\0"
 
 def _html_files_by_find(site: Path, output_subdir: str) -> list[tuple[str, str]] | None:
     """``_html_files`` by GNU find (None: no find, or it failed: walk instead)."""
-    find = shutil.which("find")
+    find = _gnu("find")
     if find is None:
         return None
     top = os.fspath(site)
@@ -1148,13 +1148,18 @@ class _Earlier:
         return True
 
 
+def _gnu(tool: str) -> str | None:
+    """The path of a GNU tool the stage uses when it is there (find, cp), else None."""
+    return shutil.which(tool)
+
+
 def _link_tree(source: Path, output: Path, skip: set[str]) -> None:
     """``source``'s files (but its entries named in ``skip``) hard-linked into ``output``, by
     GNU cp (the province tier lends 330,000 files: 11 s in Python's copytree); without cp or
     hard links, copied by Python, linking where it can."""
     output.mkdir(parents=True, exist_ok=True)
     entries = [os.path.join(source, name) for name in sorted(os.listdir(source)) if name not in skip]
-    cp = shutil.which("cp")
+    cp = _gnu("cp")
     if cp is not None and entries:
         try:
             done = subprocess.run([cp, "-al", "--", *entries, os.fspath(output)], stdin=subprocess.DEVNULL,

@@ -425,17 +425,24 @@ def test_a_failed_shard_keeps_the_previous_index(
     assert not [p for p in street_site.parent.iterdir() if p.name.startswith(".pagefind")]
 
 
+@pytest.mark.parametrize("tools", ["gnu", "python"])
 def test_a_rebuild_reads_only_new_page_files_and_indexes_only_their_shard(
-        street_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        street_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tools: str) -> None:
     """The next site links its unchanged pages to the last one's (as MkDocs's reuse does) and
     writes one page anew: the search stage reads that page only, runs Pagefind for its shard
-    only, leaves the last site's bundle untouched, and gives the bundle a fresh index gives."""
+    only, leaves the last site's bundle untouched, and gives the bundle a fresh index gives.
+    The same with GNU find and cp listing pages and lending bundles, and without them."""
     import os
     import shutil
 
     from site_compare import site_files
 
     from generator import search
+
+    if tools == "python":
+        monkeypatch.setattr(search, "_gnu", lambda tool: None)
+    else:
+        assert search._gnu("find") and search._gnu("cp")
 
     first = tmp_path / "first"
     shutil.copytree(street_site, first, ignore=shutil.ignore_patterns("pagefind"))
@@ -461,6 +468,8 @@ def test_a_rebuild_reads_only_new_page_files_and_indexes_only_their_shard(
     assert runs == ["临平街道"], runs  # 新丰社区 is in 临平街道 (area-s001)
     assert len(report.shards) == 4
     assert site_files(first) == before  # nothing written through a link
+    lent = [p for p in (second / "pagefind" / "area-s002").rglob("*") if p.is_file() and p.name != search.FILTERS_FILE]
+    assert lent and all(p.stat().st_ino == (first / p.relative_to(second)).stat().st_ino for p in lent)
     places = "".join(p.read_text(encoding="utf-8") for p in (second / "pagefind/gongzhi-places").glob("*.json"))
     assert "新丰村" in places and "新丰社区" not in places
 

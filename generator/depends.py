@@ -137,6 +137,14 @@ class Records:
         self.ambiguous: set[str] = set()
         self._tokens: dict[str, str] = {}
         self._dates: dict[str, dt.date | None] = {}
+        if dataset.records:  # every record the link stage made: no walk of the relations
+            by_key, ambiguous = self.by_key, self.ambiguous
+            for rows in dataset.records.values():
+                for record in rows:
+                    key = self.key(record)
+                    if by_key.setdefault(key, record) is not record:
+                        ambiguous.add(key)
+            return
         stack: list[Any] = [dataset.district]
         for name in _TABLES:
             stack.extend(getattr(dataset, name).values())
@@ -268,7 +276,7 @@ _FUNCTIONS = frozenset({types.FunctionType, types.BuiltinFunctionType, types.Met
 
 
 _TABLES: tuple[str, ...] = tuple(
-    f.name for f in dataclasses.fields(model.Dataset) if f.name not in ("root", "district", "case_files")
+    f.name for f in dataclasses.fields(model.Dataset) if f.name not in ("root", "district", "case_files", "records")
 )
 
 

@@ -147,6 +147,7 @@ def build_dataset(
         policies=by_id.get("policies", {}),
         awards=by_id.get("awards", {}),
         case_files=list(case_files),
+        records=records,
     )
     link(dataset, records)
     return dataset

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 class Label(StrEnum):
@@ -493,3 +494,6 @@ class Dataset:
     policies: dict[str, Policy] = field(default_factory=dict)
     awards: dict[str, Award] = field(default_factory=dict)
     case_files: list[Path] = field(default_factory=list)
+    # every record the link stage made, by resource (memberships, agenda items and the like
+    # included), in file order: what keys pages' dependencies without walking the relations
+    records: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)

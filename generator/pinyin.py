@@ -22,7 +22,8 @@ _memo: dict[str, list[str]] | None = None
 _new: dict[str, list[str]] = {}
 
 
-def _version() -> str:
+def pypinyin_version() -> str:
+    """The installed pypinyin's version (what the kept syllables were spelled by)."""
     try:
         return version("pypinyin")
     except PackageNotFoundError:  # pragma: no cover - a dependency
@@ -34,7 +35,7 @@ def _read(path: Path) -> dict[str, list[str]]:
         stored = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return {}
-    if not isinstance(stored, dict) or stored.get("pypinyin") != _version():
+    if not isinstance(stored, dict) or stored.get("pypinyin") != pypinyin_version():
         return {}
     memo = stored.get("syllables")
     return memo if isinstance(memo, dict) else {}
@@ -63,7 +64,7 @@ def save() -> None:
             fcntl.flock(lock, fcntl.LOCK_EX)
             merged = {**_read(MEMO_FILE), **_new}
             tmp = MEMO_FILE.with_name(f".{MEMO_FILE.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"pypinyin": _version(), "syllables": merged}, ensure_ascii=False), "utf-8")
+            tmp.write_text(json.dumps({"pypinyin": pypinyin_version(), "syllables": merged}, ensure_ascii=False), "utf-8")
             tmp.replace(MEMO_FILE)
         _new.clear()
     except OSError:  # a read-only checkout: spell again next time

@@ -103,6 +103,7 @@ import pickle
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -111,6 +112,7 @@ from pathlib import Path
 
 from generator import pinyin
 from generator.build import BuildError
+from generator.cache import source_digest
 
 OUTPUT_SUBDIR = "pagefind"
 # Written beside Pagefind's bundle: the filter values with page counts, read by the search box
@@ -546,15 +548,16 @@ class _PageCache:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.pages: dict[str, tuple] = {}
+        self.places: dict[str, list[str]] = {}  # the place-name finder's files (``_write_places``)
         if path is None:
             return
         try:
             with open(path, "rb") as handle:
                 data = pickle.load(handle)
             if data.get("format") == self.FORMAT and data.get("code") == _code_digest():
-                self.pages = data["pages"]
+                self.pages, self.places = data["pages"], data.get("places") or {}
         except Exception:  # noqa: BLE001 - a missing or damaged cache: the pages are read
-            self.pages = {}
+            self.pages, self.places = {}, {}
 
     def get(self, relative: str, stamp: str) -> _Known | None:
         row = self.pages.get(relative)
@@ -572,7 +575,8 @@ class _PageCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}")
             with open(temporary, "wb") as handle:
-                pickle.dump({"format": self.FORMAT, "code": _code_digest(), "pages": pages}, handle,
+                pickle.dump({"format": self.FORMAT, "code": _code_digest(), "pages": pages, "places": self.places},
+                            handle,
                             protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, self.path)
         except OSError:
@@ -763,7 +767,7 @@ def _place_rank(entry: list[object], key: str) -> tuple[int, int, int, str]:
 
 
 def _write_places(
-    pages: Sequence[_Page], streets: list[str], bundle: Path
+    pages: Sequence[_Page], streets: list[str], bundle: Path, kept: _PageCache | None = None
 ) -> tuple[int, int, int]:
     """The place-name finder: every community and street by Chinese name, pinyin and
     initials, in small JSON files ``gongzhi-places/<n>.json``.
@@ -780,7 +784,30 @@ def _write_places(
 
     Returns (places, buckets, largest bucket in bytes).
     """
-    places, kept = place_lists(pages, streets)
+    chosen = _places_of(pages, streets)
+    # the bucket files are a function of the chosen pages and of the code that spells and
+    # ranks their names: kept with the page cache, they are not made again while both stay
+    # (spelling 25,000 names took 2-3 s of a province rebuild)
+    digest = hashlib.sha256(pickle.dumps(
+        (source_digest(sys.modules[__name__], pinyin), pinyin.pypinyin_version(), PLACE_ENTRIES_PER_BUCKET,
+         PLACE_KEY_MAX, chosen),
+        protocol=5)).hexdigest()
+    texts = kept.places.get(digest) if kept is not None else None
+    if not isinstance(texts, list):
+        texts = _bucket_texts(_ranked(chosen))
+        if kept is not None:
+            kept.places = {digest: texts}
+    folder = bundle / PLACES_SUBDIR
+    folder.mkdir(parents=True, exist_ok=True)
+    largest = 0
+    for number, text in enumerate(texts):
+        (folder / f"{number}.json").write_text(text, encoding="utf-8")
+        largest = max(largest, len(text.encode("utf-8")))
+    return len(chosen), len(texts), largest
+
+
+def _bucket_texts(kept: dict[str, list[list[object]]]) -> list[str]:
+    """The JSON of each bucket of the place-name finder (``_write_places``)."""
     total = sum(len(entries) for entries in kept.values())
     count = 1
     while count * PLACE_ENTRIES_PER_BUCKET < total:
@@ -790,22 +817,21 @@ def _write_places(
         bucket = buckets[place_hash(key) % count]
         for entry in entries:
             bucket[str(entry[1])] = entry
-    folder = bundle / PLACES_SUBDIR
-    folder.mkdir(parents=True, exist_ok=True)
-    largest = 0
-    for number, bucket in enumerate(buckets):
-        text = json.dumps(list(bucket.values()), ensure_ascii=False, separators=(",", ":"))
-        (folder / f"{number}.json").write_text(text, encoding="utf-8")
-        largest = max(largest, len(text.encode("utf-8")))
-    return places, count, largest
+    return [json.dumps(list(bucket.values()), ensure_ascii=False, separators=(",", ":")) for bucket in buckets]
 
 
 def place_lists(
     pages: Sequence[_Page], streets: list[str]
 ) -> tuple[int, dict[str, list[list[object]]]]:
     """Every lookup key with its best ``PLACE_KEY_MAX`` entries; and the number of places."""
+    chosen = _places_of(pages, streets)
+    return len(chosen), _ranked(chosen)
+
+
+def _places_of(pages: Sequence[_Page], streets: list[str]) -> list[tuple[str, str, str, int]]:
+    """(name, path, type, street index) of each community's and street's own page."""
     index = {name: i for i, name in enumerate(streets)}
-    by_key: dict[str, list[list[object]]] = {}
+    chosen: list[tuple[str, str, str, int]] = []
     seen: set[str] = set()
     for page in pages:
         kind = page.value(FILTER_TYPE)
@@ -820,15 +846,20 @@ def place_lists(
         if path in seen:
             continue
         seen.add(path)
-        entry: list[object] = [page.title, path, kind, index.get(street, -1),
-                               " ".join(pinyin_keys(page.title))]
-        for key in place_keys(page.title):
+        chosen.append((page.title, path, kind, index.get(street, -1)))
+    return chosen
+
+
+def _ranked(chosen: list[tuple[str, str, str, int]]) -> dict[str, list[list[object]]]:
+    by_key: dict[str, list[list[object]]] = {}
+    for title, path, kind, street in chosen:
+        entry: list[object] = [title, path, kind, street, " ".join(pinyin_keys(title))]
+        for key in place_keys(title):
             by_key.setdefault(key, []).append(entry)
-    kept = {
+    return {
         key: sorted(entries, key=lambda e, k=key: _place_rank(e, k))[:PLACE_KEY_MAX]
         for key, entries in by_key.items()
     }
-    return len(seen), kept
 
 
 def _area_name(site: Path) -> str:
@@ -1067,7 +1098,7 @@ def index_site(
             "shards": shard_rows,
             "streets": street_names,
         }
-        places, buckets, largest = _write_places(pages, street_names, bundle_new)
+        places, buckets, largest = _write_places(pages, street_names, bundle_new, cache)
         manifest["places"] = {"count": places, "buckets": buckets}
         (bundle_new / SHARDS_FILE).write_text(
             json.dumps(manifest, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"

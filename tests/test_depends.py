@@ -225,3 +225,20 @@ def test_a_value_made_once_is_noted_for_every_page_that_uses_it(project: Path) -
         depends.replay(outside)
         _, names = tracking.end()
     assert "derived" in names  # the page cannot be keyed
+
+
+def test_the_link_stages_records_are_every_record_a_walk_of_the_relations_finds(project: Path) -> None:
+    """``Records`` keys the link stage's list of records instead of walking every relation:
+    the same records under the same keys, with the same tokens."""
+    dataset = _ctx(project).dataset
+    listed = depends.Records(dataset)
+    kept, dataset.records = dataset.records, {}
+    try:
+        walked = depends.Records(dataset)
+    finally:
+        dataset.records = kept
+    assert kept and sum(len(rows) for rows in kept.values()) == len(listed.by_key)
+    assert listed.by_key.keys() == walked.by_key.keys()
+    assert all(listed.by_key[k] is walked.by_key[k] for k in walked.by_key)
+    assert listed.ambiguous == walked.ambiguous
+    assert {k: listed.token(k) for k in listed.by_key} == {k: walked.token(k) for k in walked.by_key}

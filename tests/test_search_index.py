@@ -361,6 +361,33 @@ def test_place_name_buckets(street_site: Path) -> None:
     assert report.place_bucket_max_bytes < 2000
 
 
+def test_place_name_buckets_are_kept_while_the_places_are_the_same(
+        street_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The place-name finder's files are kept with the page cache: the same places, the same
+    files, without spelling a name again; a renamed place makes them again."""
+    from generator import search
+
+    cache = tmp_path / "cache" / "pages.pickle"
+    index_site(street_site, shard_pages=5, page_cache=cache)
+    folder = street_site / "pagefind" / "gongzhi-places"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    ranked = search._ranked
+
+    def spelled(chosen):
+        raise AssertionError("spelled again")
+
+    monkeypatch.setattr(search, "_ranked", spelled)
+    report = index_site(street_site, shard_pages=5, page_cache=cache)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before and report.places == 7
+    page = street_site / "communities/chujia/index.html"
+    page.write_text(page.read_text("utf-8").replace("褚家社区", "褚家村"), "utf-8")
+    with pytest.raises(AssertionError, match="spelled again"):
+        index_site(street_site, shard_pages=5, page_cache=cache)
+    monkeypatch.setattr(search, "_ranked", ranked)
+    index_site(street_site, shard_pages=5, page_cache=cache)
+    assert "褚家村" in "".join(p.read_text("utf-8") for p in folder.iterdir())
+
+
 def test_a_place_key_keeps_its_best_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Eighteen 村社 share the initials lx: the key keeps the best few (streets first, then
     short names), and longer keys still reach every one."""

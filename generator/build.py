@@ -21,7 +21,6 @@ Chinese message).
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import importlib
 import os
 import shutil
@@ -475,10 +474,10 @@ def _pipeline(
         except MkDocsError as exc:
             raise BuildError(str(exc)) from exc
         try:
-            return _site(data_dir, site, docs, staging, config, case_work, mkdocs, timings,
-                         content_dir=content_dir, today=today, index=index, providers=providers)
+            with memory.freezing():  # what the build keeps to its end can be frozen (memory.settle)
+                return _site(data_dir, site, docs, staging, config, case_work, mkdocs, timings,
+                             content_dir=content_dir, today=today, index=index, providers=providers)
         finally:
-            gc.unfreeze()  # what ``_site`` froze can go now
             mkdocs.kill()
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -523,16 +522,16 @@ def _site(
     # statistics (``derive_stats``) only before the pages that show them.
     beside: dict[str, float] = {}  # what ran while MkDocs did
     start = time.perf_counter()
-    # The dataset stays alive to the end; freezing it keeps Python's cyclic garbage collector
-    # from rescanning it on every full collection the rest of the build triggers (``_pipeline``
-    # thaws it when the build ends: a dozen full collections of it were 4 of a city rebuild's
-    # 25 seconds). No full collection first: the check makes no garbage cycles, and one pass
-    # over the dataset found none at the city tier in 0.4 s, about 4 s at the province tier.
-    gc.freeze()
+    # The dataset stays alive to the end: frozen, Python's cyclic garbage collector does not
+    # scan it again on each full collection the rest of the build triggers (the render stage
+    # freezes the pages and their keys, and the case statistics, in turn). No full collection
+    # first: the check makes no garbage cycles, and one pass over the dataset found none at
+    # the city tier in 0.4 s, about 4 s at the province tier.
+    memory.settle()
     try:
         rendered = _in_background(lambda: render_docs(
             ctx, docs, content_dir, providers,
-            feed=mkdocs, before_late=lambda: _frozen_after(derive_stats, ctx, case_work),
+            feed=mkdocs, before_late=lambda: _settled_after(derive_stats, ctx, case_work),
         ))
     except (BuildError, CaseStoreError) as exc:
         _raise_case_issues(data_dir, checked)  # unreadable case files: say which, and where
@@ -655,14 +654,13 @@ def write_editor(site: Path, data_dir: Path, config_file: Path) -> None:
         raise BuildError(f"网页编辑器 /admin/ 无法生成：{exc}") from exc
 
 
-def _frozen_after(work: Callable[..., Any], *args: Any) -> Any:
-    """``work(*args)``, then what it left frozen like the dataset (``gc.freeze``): the case
-    statistics are millions of objects that live to the end of the build, and each full
-    collection after them scanned them all (0.6 s apiece at the city tier)."""
+def _settled_after(work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)``, then what it left frozen like the dataset (``memory.settle``): the
+    case statistics are millions of objects that live to the end of the build."""
     try:
         return work(*args)
     finally:
-        gc.freeze()
+        memory.settle()
 
 
 def _in_background(work: Callable[[], Any]) -> Any:

@@ -624,7 +624,8 @@ def render(
     timings: dict[str, float] = {}
     feed = feed or Feed()
     env = make_environment(template_dirs)
-    items = collect_pages(ctx, providers if providers is not None else default_providers(), timings)
+    with memory.without_gc():  # hundreds of thousands of pages' contexts: no cycles
+        items = collect_pages(ctx, providers if providers is not None else default_providers(), timings)
     content = dict(_content_files(content_dir))
     _no_shadowing(content, (item.path for item in items))
     reads_late = LateReaders(env)
@@ -645,6 +646,7 @@ def render(
         keys = _keys(reads_late, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
                      template_dirs)
         fresh = frozenset(page.path for page in early if keys.unchanged(page.path))
+    memory.settle()  # (in a build) the pages, their contexts and keys live to its end
     timings["keys"] = time.perf_counter() - start
     count = 0
 

@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from generator import memory
 from generator.mkdocs_feed import MkDocsError, MkDocsProcess, MkDocsRun
 from generator.render import Feed
 from generator.reuse import MANIFEST, read_manifest, write_manifest
@@ -256,6 +257,10 @@ class ShardedBuild(Feed):
     def _assemble(self) -> None:
         """Move the other shards' files (if in folders of their own) into the common shard's
         folder; one manifest from the shards' parts."""
+        with memory.without_gc():  # a record per page of the site, no cycles
+            self._assemble_parts()
+
+    def _assemble_parts(self) -> None:
         pages: dict[str, dict[str, Any]] = {}
         dynamic: str | None = None
         for job in self.jobs:

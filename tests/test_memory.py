@@ -55,3 +55,25 @@ def test_forked_workers_sharing_their_parents_pages_are_not_counted_twice():
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_settle_freezes_only_inside_a_freezing_scope_and_the_scope_thaws_on_the_way_out():
+    import gc
+
+    from generator import memory
+
+    gc.unfreeze()
+    memory.settle()
+    assert gc.get_freeze_count() == 0  # outside a build: nothing is frozen
+    kept = [[n] for n in range(1000)]
+    with memory.freezing():
+        memory.settle()
+        assert gc.get_freeze_count() >= len(kept)
+        with memory.freezing():  # a scope inside another leaves the freezing to the outer one
+            pass
+        assert gc.get_freeze_count() >= len(kept)
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), memory.freezing():
+        memory.settle()
+        raise RuntimeError("a failed build")
+    assert gc.get_freeze_count() == 0

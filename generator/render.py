@@ -624,7 +624,7 @@ def render(
     timings: dict[str, float] = {}
     feed = feed or Feed()
     env = make_environment(template_dirs)
-    with memory.without_gc():  # hundreds of thousands of pages' contexts: no cycles
+    with memory.without_gc():  # hundreds of thousands of pages' contexts: no cycles, kept to the end
         items = collect_pages(ctx, providers if providers is not None else default_providers(), timings)
     content = dict(_content_files(content_dir))
     _no_shadowing(content, (item.path for item in items))
@@ -642,11 +642,11 @@ def render(
     writer = DocsWriter(docs_dir, plan, (a.path for a in assets if a.linkable))
     feed.plan(plan)  # MkDocs lists the files and builds the navigation while the keys are made
     start = time.perf_counter()
-    with memory.without_gc():  # digests and keys: many small objects, no cycles
+    # digests and keys: many small objects, no cycles, kept to the end (in a build: frozen then)
+    with memory.without_gc():
         keys = _keys(reads_late, ctx, docs_dir, [*early, *(p for p in late if not isinstance(p.context, Deferred))],
                      template_dirs)
         fresh = frozenset(page.path for page in early if keys.unchanged(page.path))
-    memory.settle()  # (in a build) the pages, their contexts and keys live to its end
     timings["keys"] = time.perf_counter() - start
     count = 0
 

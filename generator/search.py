@@ -513,29 +513,64 @@ def _html_files(site: Path, output_subdir: str) -> list[tuple[str, str]]:
 
 
 # what find prints of a page: its path in the site, then the parts of its stamp (``_stamp``)
-_FIND_FORMAT = "%P\\0%D:%i:%s:%T@\\0"
+_FIND_STAMP = "%D:%i:%s:%T@\\0"
 
 
 def _html_files_by_find(site: Path, output_subdir: str) -> list[tuple[str, str]] | None:
-    """``_html_files`` by GNU find (None: no find, or it failed: walk instead)."""
+    """``_html_files`` by GNU find (None: no find, or it failed: walk instead).
+
+    The walk is the kernel's work, a directory per page: the site's folders are shared
+    between a few finds at once, one per core, the largest folders first (by their link
+    count, which is 2 + their subfolders)."""
     find = _gnu("find")
     if find is None:
         return None
     top = os.fspath(site)
     try:
-        done = subprocess.run(
-            [find, top, "-mindepth", "1", "-path", os.path.join(top, output_subdir), "-prune",
-             "-o", "-type", "f", "-name", "*.html", "-printf", _FIND_FORMAT],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, check=False,
-        )
+        folders = []
+        with os.scandir(top) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False) and entry.name != output_subdir:
+                    folders.append((entry.stat(follow_symlinks=False).st_nlink, entry.name))
     except OSError:
         return None
-    if done.returncode != 0:
+    groups: list[list[str]] = [[] for _ in range(max(1, min(os.cpu_count() or 1, 4)))]
+    weights = [0] * len(groups)
+    for weight, name in sorted(folders, reverse=True):
+        lightest = weights.index(min(weights))
+        groups[lightest].append(name)
+        weights[lightest] += weight
+    # the site's own top-level pages, and each group's folders (paths relative to the site)
+    commands = [[find, ".", "-mindepth", "1", "-maxdepth", "1", "-type", "f", "-name", "*.html",
+                 "-printf", "%P\\0" + _FIND_STAMP]]
+    commands += [[find, *(f"./{name}" for name in group), "-type", "f", "-name", "*.html",
+                  "-printf", "%p\\0" + _FIND_STAMP] for group in groups if group]
+    # each writes to a file of its own: through pipes read one after another they would take
+    # turns, not run at once
+    outputs = [tempfile.TemporaryFile() for _ in commands]
+    running: list[subprocess.Popen[bytes]] = []
+    try:
+        for command, output in zip(commands, outputs, strict=True):
+            running.append(subprocess.Popen(command, cwd=top, stdout=output, stderr=subprocess.DEVNULL,
+                                            stdin=subprocess.DEVNULL))
+        found: list[tuple[str, str]] = []
+        for process, output in zip(running, outputs, strict=True):
+            process.wait()
+            output.seek(0)
+            parts = output.read().decode("utf-8", "surrogateescape").split("\0")
+            if process.returncode != 0 or len(parts) % 2 != 1 or parts[-1]:
+                return None
+            found += [(parts[i].removeprefix("./"), "f" + parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+        return found
+    except OSError:
         return None
-    parts = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    if len(parts) % 2 != 1 or parts[-1]:
-        return None
-    return [(parts[i], "f" + parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+    finally:
+        for process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for output in outputs:
+            output.close()
 
 
 class _PageCache:

@@ -192,3 +192,46 @@ def test_a_new_title_of_a_page_in_the_navigation_reaches_every_page(tmp_path: Pa
     _build(project, project / "fresh", content)
     assert "一核多元（定稿）" in (project / "site/index.html").read_text(encoding="utf-8")
     assert site_files(project / "site") == site_files(project / "fresh")
+
+
+def test_the_forked_key_helper_finds_what_one_process_finds(
+        first: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``PARALLEL_KEYS`` early pages a forked helper keys half of them: the same pages
+    are found unchanged, and the same docs folder and site result, as when this process keys
+    them all, or when the helper fails."""
+    from generator import render
+
+    monkeypatch.setattr(render, "PARALLEL_KEYS", 2)
+    started = render._Forked.start
+    forks: list[str] = []
+
+    def failing(work):
+        def fail():
+            raise RuntimeError("a helper that fails")
+        return started(fail)
+
+    ways = {
+        "helper": lambda work: forks.append("helper") or started(work),
+        "none": lambda work: None,
+        "failing": lambda work: forks.append("failing") or failing(work),
+    }
+    results = {}
+    for way, start in ways.items():
+        root = tmp_path / way
+        shutil.copytree(first, root, symlinks=True)
+        project = root / "project"
+
+        def rebuild():
+            return build(project / "data", project / "site", config_file=project / "mkdocs.yml",
+                         docs_dir=project / "docs-site", content_dir=ROOT / "content", today=TODAY, index=False)
+
+        monkeypatch.setattr(render._Forked, "start", staticmethod(started))
+        rebuild()  # here, as the last build
+        edit_meeting(project)
+        monkeypatch.setattr(render._Forked, "start", staticmethod(start))
+        report = rebuild()
+        docs = {k: v for k, v in site_files(project / "docs-site").items() if not k.startswith(".gongzhi")}
+        results[way] = (report.pages_fresh, report.pages_written, docs, site_files(project / "site"))
+    assert forks == ["helper", "failing"]
+    assert results["helper"] == results["none"] == results["failing"]
+    assert results["helper"][0] > 250  # most pages were found unchanged

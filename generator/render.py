@@ -21,7 +21,6 @@ import os
 import posixpath
 import re
 import shutil
-import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import jinja2.meta
 from markupsafe import Markup
 
 from generator import depends, memory, pinyin
+from generator.forking import Forked
 from generator.pages import Asset, Deferred, Page, RenderContext, resolved
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
@@ -705,7 +705,7 @@ def _keys(readers: LateReaders, ctx: RenderContext, docs_dir: Path, early: list[
 
     Keying the pages is most of a rebuild's own work (a province's 330,000 pages: their
     contexts and the 1.3 million records they read digested). On a machine of several cores
-    a forked helper keys the second half of the early pages meanwhile (``_Forked``); should
+    a forked helper keys the second half of the early pages meanwhile (``forking.Forked``); should
     it fail, this process keys them itself."""
     shared = {"today": ctx.today, "edit_base": ctx.edit_base, "forms": ctx.derived.get("forms")}
     keys = depends.Keys(ctx, docs_dir, shared, template_dirs or [TEMPLATES_DIR])
@@ -722,7 +722,7 @@ def _keys(readers: LateReaders, ctx: RenderContext, docs_dir: Path, early: list[
 
     half = len(early) // 2 if len(early) >= PARALLEL_KEYS else len(early)
     theirs = early[half:]
-    helper = _Forked.start(lambda: kept(theirs)) if theirs else None
+    helper = Forked.start(lambda: kept(theirs)) if theirs else None
     try:
         fresh = set(kept(early[:half]))
         for page in late:
@@ -747,62 +747,6 @@ def _keys(readers: LateReaders, ctx: RenderContext, docs_dir: Path, early: list[
 
 # Early pages from which on a forked helper keys half of them (``_keys``).
 PARALLEL_KEYS = 20000
-
-
-class _Forked:
-    """``work()`` in a forked copy of this process; ``result`` is what it returned (None when
-    the copy failed or could not start). The copy only reads what this process holds."""
-
-    def __init__(self, pid: int, reader: Any) -> None:
-        self.pid = pid
-        self.reader = reader
-
-    @classmethod
-    def start(cls, work: Callable[[], Any]) -> _Forked | None:
-        if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
-            return None
-        import pickle
-        import warnings
-
-        read_fd, write_fd = os.pipe()
-        with warnings.catch_warnings():  # (see _Helper.start)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:
-            os.close(read_fd)
-            status = 0
-            try:
-                data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
-                with os.fdopen(write_fd, "wb") as out:
-                    out.write(data)
-            except BaseException:  # noqa: BLE001 - the parent sees no answer and does the work
-                status = 1
-            os._exit(status)
-        os.close(write_fd)
-        return cls(pid, os.fdopen(read_fd, "rb"))
-
-    def kill(self) -> None:
-        self.reader.close()
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except OSError:
-            pass
-
-    def result(self) -> Any:
-        import pickle
-
-        try:
-            data = self.reader.read()
-        finally:
-            self.reader.close()
-            _, status = os.waitpid(self.pid, 0)
-        if status != 0 or not data:
-            return None
-        try:
-            return pickle.loads(data)
-        except Exception:  # noqa: BLE001 - a broken answer: the parent does the work
-            return None
 
 
 # A run of at least this many pages is rendered by two processes (``render_pages``); below it

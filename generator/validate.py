@@ -890,8 +890,24 @@ def check(
         return _check(data_dir, extra_checks=extra_checks, cases=cases, contract=contract)
 
 
+# From this many rows on, the checks across files run in a forked copy of the process while
+# this one links the records (``_check``); below it the copy costs more than it saves.
+PARALLEL_CHECK_ROWS = 50_000
+
+
+def _cross_file_issues(tables: dict[str, _Table], unreadable: set[str]) -> list[Issue]:
+    """The checks across files: ids against file names, uniqueness, references, domain rules."""
+    found: list[Issue] = []
+    aliases = _check_ids_match_files(tables, found)
+    _check_unique(tables, found)
+    _check_foreign_keys(tables, found, unreadable, aliases)
+    _check_domain(tables, found)
+    return found
+
+
 def _check(
-    data_dir: Path, *, extra_checks: Iterable[str] | None, cases: bool, contract: Contract | None
+    data_dir: Path, *, extra_checks: Iterable[str] | None, cases: bool, contract: Contract | None,
+    fork: bool = True,
 ) -> CheckResult:
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -915,10 +931,18 @@ def _check(
                 "数据文件夹中没有 district.yaml。",
             )
         )
-    aliases = _check_ids_match_files(tables, issues)
-    _check_unique(tables, issues)
-    _check_foreign_keys(tables, issues, read.unreadable, aliases)
-    _check_domain(tables, issues)
+    # A large folder's checks across files run in a forked copy (it has the tables already)
+    # while the records are linked here; the dataset is dropped if they find errors. Should
+    # the copy fail, the check runs again without one.
+    rows = sum(len(table.typed) for table in tables.values())
+    unreadable = read.unreadable
+    helper = None
+    if fork and rows >= PARALLEL_CHECK_ROWS:
+        from generator.forking import Forked
+
+        helper = Forked.start(lambda tables=tables: _cross_file_issues(tables, unreadable))
+    if helper is None:
+        issues.extend(_cross_file_issues(tables, unreadable))
     communities = (
         None
         if "communities" in read.unreadable or "communities" not in tables
@@ -943,10 +967,26 @@ def _check(
     case_files = read.case_files
     del read, tables
     dataset = None
+    failure: Exception | None = None
     if not any(i.severity is Severity.ERROR for i in issues):
         from generator.link import build_dataset
 
-        dataset = build_dataset(data_dir, root, origins, typed_tables, case_files)
+        try:
+            dataset = build_dataset(data_dir, root, origins, typed_tables, case_files)
+        except Exception as exc:
+            if helper is None:
+                raise
+            failure = exc  # (linking assumes valid references: the copy's checks say whether they are)
+    if helper is not None:
+        found = helper.result()
+        if found is None:  # the copy failed: the whole check again, in this process
+            del dataset, typed_tables
+            return _check(data_dir, extra_checks=extra_checks, cases=cases, contract=contract, fork=False)
+        issues.extend(found)
+        if any(i.severity is Severity.ERROR for i in found):
+            dataset = None
+        elif failure is not None:
+            raise failure
     issues.extend(
         _run_extra_checks(data_dir, dataset, EXTRA_CHECKS if extra_checks is None else extra_checks)
     )

@@ -137,3 +137,29 @@ def test_each_table_is_digested_by_the_files_it_came_from(
     package = data / "datapackage.yaml"
     package.write_text(package.read_text("utf-8").replace("maxLength: 40}", "maxLength: 41}", 1), "utf-8")
     assert check(data, cases=False).table_digests["communities"] != first["communities"]
+
+
+@pytest.mark.parametrize("fixture", ["base", *sorted(name for name in BROKEN if not name.startswith("cases"))])
+def test_the_checks_across_files_in_a_forked_copy_report_what_one_process_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixture: str
+) -> None:
+    """A large folder's checks across files run in a forked copy while the records are linked:
+    the same issues, tables and dataset as in one process; a copy that fails is made up for."""
+    from generator import forking
+
+    data = make_data(tmp_path, None if fixture == "base" else fixture)
+    alone = check(data, cases=False)
+    monkeypatch.setattr(validate_module, "PARALLEL_CHECK_ROWS", 1)
+    started = forking.Forked.start
+    forks: list[str] = []
+    monkeypatch.setattr(forking.Forked, "start", staticmethod(lambda work: forks.append("ok") or started(work)))
+    _same(check(data, cases=False), alone)
+
+    def broken(work):
+        forks.append("broken")
+        return started(lambda: 1 / 0)
+
+    monkeypatch.setattr(forking.Forked, "start", staticmethod(broken))
+    _same(check(data, cases=False), alone)
+    assert forks == ["ok", "broken"]
+    assert (alone.dataset is None) == bool(alone.errors)

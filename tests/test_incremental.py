@@ -199,10 +199,10 @@ def test_the_forked_key_helper_finds_what_one_process_finds(
     """Above ``PARALLEL_KEYS`` early pages a forked helper keys half of them: the same pages
     are found unchanged, and the same docs folder and site result, as when this process keys
     them all, or when the helper fails."""
-    from generator import render
+    from generator import forking, render
 
     monkeypatch.setattr(render, "PARALLEL_KEYS", 2)
-    started = render._Forked.start
+    started = forking.Forked.start
     forks: list[str] = []
 
     def failing(work):
@@ -221,14 +221,14 @@ def test_the_forked_key_helper_finds_what_one_process_finds(
         shutil.copytree(first, root, symlinks=True)
         project = root / "project"
 
-        def rebuild():
+        def rebuild(project: Path = project):
             return build(project / "data", project / "site", config_file=project / "mkdocs.yml",
                          docs_dir=project / "docs-site", content_dir=ROOT / "content", today=TODAY, index=False)
 
-        monkeypatch.setattr(render._Forked, "start", staticmethod(started))
+        monkeypatch.setattr(forking.Forked, "start", staticmethod(started))
         rebuild()  # here, as the last build
         edit_meeting(project)
-        monkeypatch.setattr(render._Forked, "start", staticmethod(start))
+        monkeypatch.setattr(forking.Forked, "start", staticmethod(start))
         report = rebuild()
         docs = {k: v for k, v in site_files(project / "docs-site").items() if not k.startswith(".gongzhi")}
         results[way] = (report.pages_fresh, report.pages_written, docs, site_files(project / "site"))

@@ -215,14 +215,21 @@ class SearchIndexReport:
     languages: dict[str, int]
     seconds: float
     bundle_dir: Path
-    bundle_bytes: int
-    bundle_files: int
     warnings: list[str] = field(default_factory=list)
     shards: list[Shard] = field(default_factory=list)  # the common shard first
     places: int = 0  # communities and streets in the place-name finder
     place_buckets: int = 0
     place_bucket_max_bytes: int = 0
     peak_memory_mb: float = 0.0  # largest Pagefind run so far in this process (ru_maxrss)
+
+    @property
+    def bundle_bytes(self) -> int:
+        """The bundle's size on disk (measured when asked: 340,000 files at the province tier)."""
+        return dir_size(self.bundle_dir)[0]
+
+    @property
+    def bundle_files(self) -> int:
+        return dir_size(self.bundle_dir)[1]
 
 
 # --------------------------------------------------------------------------- pinyin
@@ -1147,15 +1154,11 @@ def index_site(
         workers.close()
         shutil.rmtree(staging, ignore_errors=True)
 
-    bundle = site / output_subdir
-    size, files = dir_size(bundle)
     return SearchIndexReport(
         pages=sum(languages.values()),
         languages=languages,
         seconds=seconds,
-        bundle_dir=bundle,
-        bundle_bytes=size,
-        bundle_files=files,
+        bundle_dir=site / output_subdir,
         warnings=warnings,
         shards=[common, *areas],
         places=places,

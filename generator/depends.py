@@ -548,11 +548,6 @@ class Keys:
         self.entries[path] = before
         return True
 
-    def keep(self, path: str) -> None:
-        """Keep the last render's record of a page found unchanged elsewhere (a forked
-        helper's ``unchanged``)."""
-        self.entries[path] = self.previous[path]
-
     def rendered(self, path: str, read: list[Any], names: set[str]) -> tuple[str, tuple[str, ...]] | None:
         """The key and the list of what it read, for a page just rendered (None: unkeyable)."""
         deps = tuple(sorted({self.records.key(r) for r in read} | names))

@@ -33,7 +33,6 @@ import jinja2.meta
 from markupsafe import Markup
 
 from generator import depends, memory, pinyin
-from generator.forking import Forked
 from generator.pages import Asset, Deferred, Page, RenderContext, resolved
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
@@ -703,50 +702,16 @@ def _keys(readers: LateReaders, ctx: RenderContext, docs_dir: Path, early: list[
     """The keys of the pages before any renders (``readers``: the templates' names, parsed
     once for the render stage), and which of ``early`` the docs folder already holds.
 
-    Keying the pages is most of a rebuild's own work (a province's 330,000 pages: their
-    contexts and the 1.3 million records they read digested). On a machine of several cores
-    a forked helper keys the second half of the early pages meanwhile (``forking.Forked``); should
-    it fail, this process keys them itself."""
+    (Keying half of the pages in a forked copy of the process was tried: at the province
+    tier it made this step slower, 49.6 s against 36-40 s, as both processes' every touch
+    of an object then copies the memory page it is on.)"""
     shared = {"today": ctx.today, "edit_base": ctx.edit_base, "forms": ctx.derived.get("forms")}
     keys = depends.Keys(ctx, docs_dir, shared, template_dirs or [TEMPLATES_DIR])
-
-    def begin(page: Page) -> None:
+    for page in (*early, *late):
         reads = readers.reads(page.template)
         keys.begin(page.path, page.template, page.context,  # type: ignore[arg-type]
                    depends.SHARED_NAMES if "*" in reads else reads)
-
-    def kept(pages: list[Page]) -> list[str]:
-        for page in pages:
-            begin(page)
-        return [page.path for page in pages if keys.unchanged(page.path)]
-
-    half = len(early) // 2 if len(early) >= PARALLEL_KEYS else len(early)
-    theirs = early[half:]
-    helper = Forked.start(lambda: kept(theirs)) if theirs else None
-    try:
-        fresh = set(kept(early[:half]))
-        for page in late:
-            begin(page)
-    except BaseException:
-        if helper is not None:
-            helper.kill()
-        raise
-    if theirs:
-        found = helper.result() if helper is not None else None
-        if found is None:  # no helper, or it failed: key them here
-            fresh.update(kept(theirs))
-        else:
-            for path in found:
-                keys.keep(path)
-            fresh.update(found)
-            for page in theirs:
-                if page.path not in fresh:  # to be rendered: what it is before it renders
-                    begin(page)
-    return keys, frozenset(fresh)
-
-
-# Early pages from which on a forked helper keys half of them (``_keys``).
-PARALLEL_KEYS = 20000
+    return keys, frozenset(page.path for page in early if keys.unchanged(page.path))
 
 
 # A run of at least this many pages is rendered by two processes (``render_pages``); below it

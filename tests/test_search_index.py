@@ -452,24 +452,18 @@ def test_a_failed_shard_keeps_the_previous_index(
     assert not [p for p in street_site.parent.iterdir() if p.name.startswith(".pagefind")]
 
 
-@pytest.mark.parametrize("tools", ["gnu", "python"])
 def test_a_rebuild_reads_only_new_page_files_and_indexes_only_their_shard(
-        street_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tools: str) -> None:
+        street_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The next site links its unchanged pages to the last one's (as MkDocs's reuse does) and
     writes one page anew: the search stage reads that page only, runs Pagefind for its shard
-    only, leaves the last site's bundle untouched, and gives the bundle a fresh index gives.
-    The same with GNU find and cp listing pages and lending bundles, and without them."""
+    only, leaves the last site's bundle untouched (its unchanged shards are hard links to
+    it), and gives the bundle a fresh index gives."""
     import os
     import shutil
 
     from site_compare import site_files
 
     from generator import search
-
-    if tools == "python":
-        monkeypatch.setattr(search, "_gnu", lambda tool: None)
-    else:
-        assert search._gnu("find") and search._gnu("cp")
 
     first = tmp_path / "first"
     shutil.copytree(street_site, first, ignore=shutil.ignore_patterns("pagefind"))
@@ -504,22 +498,3 @@ def test_a_rebuild_reads_only_new_page_files_and_indexes_only_their_shard(
     shutil.copytree(second, fresh, ignore=shutil.ignore_patterns("pagefind"))
     index_site(fresh, shard_pages=5)
     assert site_files(second) == site_files(fresh)
-
-
-def test_the_pages_find_lists_are_the_pages_the_walk_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """GNU find (several at once, the largest folders first) and Python's walk list the same
-    HTML files: the site's own, each folder's at any depth, none of the search bundle's."""
-    from generator import search
-
-    site = tmp_path / "site"
-    names = ["index.html", "404.html", "a/index.html", "a/b/c/index.html", "big/x1/index.html",
-             "big/x2/index.html", "big/x3/page.html", "-dash/index.html", "空格 名/index.html"]
-    for name in [*names, "a/notes.txt", "pagefind/fragment/x.html", "pagefind/index.html", "big/x1/data.json"]:
-        (site / name).parent.mkdir(parents=True, exist_ok=True)
-        (site / name).write_text("<html></html>", encoding="utf-8")
-    found = search._html_files(site, "pagefind")
-    assert sorted(path for path, _ in found) == sorted(names)
-    monkeypatch.setattr(search, "_gnu", lambda tool: None)
-    walked = search._html_files(site, "pagefind")
-    assert sorted(path for path, _ in walked) == sorted(names)
-    assert {path for path, stamp in found if stamp.startswith("f")} == set(names)  # find's stamps

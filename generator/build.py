@@ -511,7 +511,7 @@ def _site(
             today=today or dt.date.today(),
             site_url=(config.get("site_url") or "/").rstrip("/") + "/",
             edit_base=edit_base(config),
-            derived={"tables": tables, "table_digests": checked.table_digests,
+            derived={"tables": tables, "table_files": checked.table_files,
                      "content_dir": content_dir or DEFAULT_CONTENT, "cases_export": case_work,
                      "editor": editor_enabled(Path(config.config_file_path))},
         )

@@ -19,7 +19,7 @@ import pickle
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -34,6 +34,7 @@ from generator.pages import Asset, Deferred, Page, RenderContext
 
 if TYPE_CHECKING:
     from generator.cache import ResultCache
+    from generator.validate import TableFiles
 
 OUT_DIR = "data"  # inside the docs folder
 # Published case records leave out the grid: a grid is a few hundred households, and single
@@ -89,14 +90,35 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def table_csv(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> bytes:
-    """UTF-8 CSV with a header row, in the schema's field order."""
+def _csv_rows(field_names: Sequence[str], rows: Iterable[dict[str, Any]]) -> bytes:
+    """The CSV lines of ``rows`` (no header), in the schema's field order."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(field_names)
     for row in rows:
         writer.writerow([_cell(row.get(name)) for name in field_names])
     return buffer.getvalue().encode("utf-8")
+
+
+def _json_rows(field_names: Sequence[str], rows: Iterable[dict[str, Any]]) -> bytes:
+    """The JSON objects of ``rows``, one a line, joined by ",\\n" (no brackets)."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    return ",\n".join(encode({name: _json_value(row.get(name)) for name in field_names}) for row in rows).encode("utf-8")
+
+
+def _csv_header(field_names: Sequence[str]) -> bytes:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator="\n").writerow(field_names)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _json_array(parts: Iterable[bytes]) -> bytes:
+    lines = b",\n".join(part for part in parts if part)
+    return b"[\n" + lines + b"\n]\n" if lines else b"[]\n"
+
+
+def table_csv(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> bytes:
+    """UTF-8 CSV with a header row, in the schema's field order."""
+    return _csv_header(field_names) + _csv_rows(field_names, rows)
 
 
 def table_json(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> bytes:
@@ -104,9 +126,7 @@ def table_json(field_names: Sequence[str], rows: Sequence[dict[str, Any]]) -> by
 
     Each object is encoded on its own by the json module's C encoder (``indent`` would switch
     to the pure-Python one, several times slower on the larger tables)."""
-    encode = json.JSONEncoder(ensure_ascii=False).encode
-    lines = ",\n".join(encode({name: _json_value(row.get(name)) for name in field_names}) for row in rows)
-    return ("[\n" + lines + "\n]\n" if lines else "[]\n").encode("utf-8")
+    return _json_array([_json_rows(field_names, rows)])
 
 
 SMALL_CASES_BYTES = 32 * 1024 * 1024  # below this, CSV case files are copied with the csv module
@@ -269,7 +289,7 @@ def pages(ctx: RenderContext) -> Iterator[Page | Asset]:
         else:
             json_path = f"{OUT_DIR}/{name}.json"
             table = Deferred(partial(_yaml_table, (tables or {}).get(name, []), field_names, kept,
-                                     (ctx.derived.get("table_digests") or {}).get(name)))
+                                     (ctx.derived.get("table_files") or {}).get(name), name))
         made.append((resource, field_names, csv_path, json_path, table))
         resources.append(
             {**resource, "schema": schema, "path": f"{name}.csv", "format": "csv", "encoding": "utf-8"}
@@ -322,29 +342,67 @@ def _kept_tables(data_dir: Path) -> ResultCache:
 
 
 def _yaml_table(rows: list[dict[str, Any]], field_names: list[str], kept: ResultCache | None = None,
-                source: str | None = None) -> tuple[bytes, bytes, int, int]:
-    """(CSV, JSON, rows, CSV bytes) of one YAML table; taken from ``kept`` when the rows are
-    those it was made from (an edit changes one or two tables: the others' files at the city
-    tier, 130,000 rows, took two seconds to write again). ``source`` is what the rows were
-    made from (``CheckResult.table_digests``); without it the rows themselves are digested
-    (seven seconds for the tables of the province tier)."""
-    key = None
-    if kept is not None and kept.enabled:
-        from generator.cache import make_key, source_digest
+                files: TableFiles | None = None, name: str = "") -> tuple[bytes, bytes, int, int]:
+    """(CSV, JSON, rows, CSV bytes) of one YAML table, with what ``kept`` holds of it.
 
-        # equal rows pickle alike (or, sharing objects differently, only miss the cache)
-        rows_digest = source or hashlib.sha256(pickle.dumps(rows, protocol=5)).hexdigest()
-        key = make_key("opendata-table", source_digest(sys.modules[__name__]), field_names,
-                       "files" if source else "rows", rows_digest)
-        found = kept.get(key)
-        if isinstance(found, tuple) and len(found) == 2:
-            data, json_data = found
-            return data, json_data, len(rows), len(data)
-    data = table_csv(field_names, rows)
-    json_data = table_json(field_names, rows)
-    if key is not None:
-        kept.put(key, (data, json_data))
+    With ``files`` (``CheckResult.table_files``: the files the rows came from and their
+    digests) the table is put together from each file's share (``_by_file``): after an edit
+    only the changed files' rows are written out again. Otherwise the whole table is kept by
+    a digest of its rows."""
+    if kept is None or not kept.enabled:
+        return _made(table_csv(field_names, rows), table_json(field_names, rows), rows)
+    shares = _by_file(rows, field_names, kept, files, name)
+    if shares is not None:
+        data = _csv_header(field_names) + b"".join(csv_part for csv_part, _ in shares)
+        return _made(data, _json_array(json_part for _, json_part in shares), rows)
+    from generator.cache import make_key, source_digest
+
+    # equal rows pickle alike (or, sharing objects differently, only miss the cache)
+    key = make_key("opendata-table", source_digest(sys.modules[__name__]), field_names, "rows",
+                   hashlib.sha256(pickle.dumps(rows, protocol=5)).hexdigest())
+    found = kept.get(key)
+    if isinstance(found, tuple) and len(found) == 2:
+        return _made(*found, rows)
+    data, json_data = table_csv(field_names, rows), table_json(field_names, rows)
+    kept.put(key, (data, json_data))
+    return _made(data, json_data, rows)
+
+
+def _made(data: bytes, json_data: bytes, rows: list[Any]) -> tuple[bytes, bytes, int, int]:
     return data, json_data, len(rows), len(data)
+
+
+def _by_file(rows: list[dict[str, Any]], field_names: list[str], kept: ResultCache, files: TableFiles | None,
+             name: str) -> list[tuple[bytes, bytes]] | None:
+    """Each file's share of the table, in order: its rows as CSV lines and as JSON objects,
+    kept between builds by the file's digest (``TableFiles``), so that after an edit only the
+    changed files' rows are written out again (at the province tier the meetings and their
+    decisions are 300,000 rows, half a minute to write whole). None: the files are not all
+    known (a file that could not be read whole, or rows that do not add up)."""
+    if files is None or any(digest is None for _, digest, _ in files.files) \
+            or sum(count for _, _, count in files.files) != len(rows):
+        return None
+    from generator.cache import make_key, source_digest
+
+    key = make_key("opendata-table-files", source_digest(sys.modules[__name__]), field_names, name, files.reader)
+    earlier = kept.get(key)
+    if not isinstance(earlier, dict):
+        earlier = {}
+    shares: list[tuple[bytes, bytes]] = []
+    now: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+    start = made = 0
+    for file, digest, count in files.files:
+        found = earlier.get((file, digest))
+        if found is None:
+            part = rows[start:start + count]
+            found = (_csv_rows(field_names, part), _json_rows(field_names, part))
+            made += 1
+        now[(file, digest)] = found  # type: ignore[index]
+        shares.append(found)
+        start += count
+    if made or len(now) != len(earlier):  # (an unchanged table is not written again)
+        kept.put(key, now)
+    return shares
 
 
 def _case_table(ctx: RenderContext, field_names: list[str]) -> tuple[Path, None, int, int]:

@@ -10,7 +10,6 @@ votes, tags), the case-record checks (DuckDB) and the checks other modules contr
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib
 import re
 from collections.abc import Callable, Iterable
@@ -208,9 +207,10 @@ class CheckResult:
     # the known community ids and grid → community, for ``check_cases`` (None: unreadable)
     communities: set[str] | None = None
     grids: dict[str, str | None] | None = None
-    # table → a digest of what its typed rows were made from: the files they came from (their
-    # display paths and SHA-256, in order) and what reads and casts them (None: unknown)
-    table_digests: dict[str, str | None] = field(default_factory=dict)
+    # table → the files its typed rows came from, in order: (display path, SHA-256 or None,
+    # how many rows), and what read and cast them (``TableFiles``; opendata keeps each file's
+    # share of a published table by it)
+    table_files: dict[str, TableFiles] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Issue]:
@@ -514,13 +514,23 @@ def _where_kept(resource: str) -> str:
     return "或".join(places) if places else "data/"
 
 
+@dataclass(frozen=True)
+class TableFiles:
+    """The files one table's typed rows came from, in order, and the digest of what read and
+    cast them (the contract and the code): rows ``sum(count for earlier files)`` onwards,
+    ``count`` of them, are a function of that digest and the file's bytes alone."""
+
+    reader: str
+    files: tuple[tuple[str, str | None, int], ...]  # (display path, SHA-256 or None, rows)
+
+
 @dataclass
 class _Read:
     tables: dict[str, _Table]
     issues: list[Issue]  # reading and casting each file
     unreadable: set[str]  # tables with a file that gave no rows
     case_files: list[Path]
-    digests: dict[str, str | None]  # ``CheckResult.table_digests``
+    files: dict[str, TableFiles]  # ``CheckResult.table_files``
 
 
 def _read_tables(data_dir: Path, contract: Contract) -> _Read:
@@ -563,32 +573,27 @@ def _read_tables(data_dir: Path, contract: Contract) -> _Read:
                 )
         return kept, typed, file_issues, not rows
 
-    sources: dict[str, Any] = {}  # table → a digest of the files its rows came from, in order
+    spans: dict[str, list[tuple[str, str | None, int]]] = {}  # table → (file, digest, rows), in order
 
     for found in entities:
         file = shown(found.path)
         result = store.result(found, file, flattener, reader)
-        for name in {row.resource for row in result.rows}:
-            hasher = sources.setdefault(name, hashlib.sha256(store.base.encode()))
-            if hasher is not None:
-                if result.digest is None:
-                    sources[name] = None
-                else:
-                    hasher.update(f"{file}\0{result.digest}\n".encode())
         if result.empty and found.source is not None:
             # its records are unknown: references to its tables would be reported in vain
             unreadable.add(found.source.resource)
             unreadable.update(n.resource for n in found.source.nested)
         issues.extend(result.issues)
+        counts: dict[str, int] = {}
         for row, typed in zip(result.rows, result.typed, strict=True):
             table = tables[row.resource]
             table.raw.append(row)
             table.typed.append(typed)
+            counts[row.resource] = counts.get(row.resource, 0) + 1
+        for name, count in counts.items():
+            spans.setdefault(name, []).append((file, result.digest, count))
     store.save()  # before anything downstream can touch the typed rows it stores
-    empty = hashlib.sha256(store.base.encode()).hexdigest()
-    digests = {name: (sources[name].hexdigest() if sources[name] is not None else None) if name in sources else empty
-               for name in tables}
-    return _Read(tables, issues, unreadable, case_files, digests)
+    files = {name: TableFiles(store.base, tuple(spans.get(name, ()))) for name in tables}
+    return _Read(tables, issues, unreadable, case_files, files)
 
 
 class _Shown:
@@ -960,7 +965,7 @@ def _check(
             )
         )
     typed_tables = {name: table.typed for name, table in tables.items()}
-    digests = read.digests
+    files = read.files
     # the raw values (with every node's position) are no longer needed: keep where each row
     # starts and let the rest go before the typed records are built (25,000-community tiers)
     origins = {n: [(r.file, r.line) for r in t.raw] for n, t in tables.items()}
@@ -992,7 +997,7 @@ def _check(
     )
     if dataset is not None and any(i.severity is Severity.ERROR for i in issues):
         dataset = None
-    return CheckResult(sort_issues(issues), typed_tables, dataset, case_files, communities, grids, digests)
+    return CheckResult(sort_issues(issues), typed_tables, dataset, case_files, communities, grids, files)
 
 
 def check_cases(

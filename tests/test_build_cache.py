@@ -514,14 +514,53 @@ def test_open_data_tables_are_kept_while_their_rows_are_the_same(tmp_path: Path,
             opendata._yaml_table([{**rows[0], "n": 2}, rows[1]], ["id", "n", "on"], kept)
         with pytest.raises(AssertionError, match="made again"):
             opendata._yaml_table(rows, ["id", "on"], kept)
-    # with the digest of the files the rows came from (a build's ``table_digests``) the rows
-    # themselves are not digested: the same files, the same table
-    by_files = opendata._yaml_table(rows, ["id", "n", "on"], kept, "files-1")
-    assert by_files == made
-    with monkeypatch.context() as patch:
-        patch.setattr(opendata, "table_csv", fail)
-        patch.setattr(opendata, "table_json", fail)
-        patch.setattr(opendata.pickle, "dumps", fail)
-        assert opendata._yaml_table(rows, ["id", "n", "on"], kept, "files-1") == made
-        with pytest.raises(AssertionError, match="made again"):
-            opendata._yaml_table(rows, ["id", "n", "on"], kept, "files-2")
+
+
+def test_open_data_tables_are_put_together_from_each_files_rows(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the files the rows came from (``CheckResult.table_files``) only the rows of the
+    files that changed are written out again; the table is byte for byte the one made whole."""
+    from generator import opendata
+    from generator.validate import TableFiles
+
+    kept = ResultCache(tmp_path / "cache", "opendata-tables")
+    fields = ["id", "n", "on", "tags"]
+    rows = [{"id": f"r{i}", "n": i if i % 3 else None, "on": dt.date(2026, 1, 1 + i % 28),
+             "tags": ["甲", "乙,丙"] if i % 2 else [], "extra": "不发布"} for i in range(10)]
+    files = TableFiles("reader-1", (("a.yaml", "d1", 3), ("b.yaml", "d2", 0), ("c.yaml", "d3", 4), ("d.yaml", "d4", 3)))
+    whole = opendata._yaml_table(rows, fields)
+    assert opendata._yaml_table(rows, fields, kept, files, "t") == whole
+    written: list[int] = []
+    real = opendata._csv_rows
+
+    def counted(names, part):
+        written.append(len(part))
+        return real(names, part)
+
+    monkeypatch.setattr(opendata, "_csv_rows", counted)
+    assert opendata._yaml_table(rows, fields, kept, files, "t") == whole and written == []
+    # one file changed: its three rows are written again, the rest come from the last build
+    changed = [dict(r) for r in rows]
+    changed[8]["n"] = 99
+    edited = TableFiles("reader-1", (*files.files[:3], ("d.yaml", "d4b", 3)))
+    assert opendata._yaml_table(changed, fields, kept, edited, "t") == opendata._yaml_table(changed, fields)
+    assert written == [3, 10]  # (then the whole table it is compared with)
+    written.clear()
+    # a file deleted, a file added: the others are kept
+    fewer = changed[:3] + changed[7:] + [{"id": "new", "n": 1, "on": None, "tags": []}]
+    later = TableFiles("reader-1", (files.files[0], ("d.yaml", "d4b", 3), ("e.yaml", "d5", 1)))
+    assert opendata._yaml_table(fewer, fields, kept, later, "t") == opendata._yaml_table(fewer, fields)
+    assert written[0] == 1
+    written.clear()
+    # another reader (the rules changed), other fields, or rows that do not add up: made again
+    for again in (lambda: opendata._yaml_table(fewer, fields, kept, TableFiles("reader-2", later.files), "t"),
+                  lambda: opendata._yaml_table(fewer, fields[:2], kept, later, "t"),
+                  lambda: opendata._yaml_table(fewer[:-1], fields, kept, later, "t")):
+        written.clear()
+        made = again()
+        assert sum(written) >= 6, "every row written out again"
+        assert made[0] in (opendata.table_csv(fields, fewer), opendata.table_csv(fields[:2], fewer),
+                           opendata.table_csv(fields, fewer[:-1]))
+    unknown = TableFiles("reader-1", (*later.files[:2], ("e.yaml", None, 1)))
+    assert opendata._yaml_table(fewer, fields, kept, unknown, "t") == opendata._yaml_table(fewer, fields)
+    assert opendata._yaml_table([], fields, kept, TableFiles("reader-1", ()), "t") == opendata._yaml_table([], fields)

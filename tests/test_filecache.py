@@ -117,26 +117,34 @@ def test_a_damaged_store_or_a_changed_contract_starts_afresh(
     assert reads, "a changed rule reads every file again"
 
 
-def test_each_table_is_digested_by_the_files_it_came_from(
+def test_each_table_names_the_files_it_came_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``table_digests`` (what the open data files are kept by): the same for the same files,
-    kept or read, new for exactly the tables whose files changed, and new when the rules do."""
+    """``table_files`` (what the open data files are put together by): each table's files in
+    order with their digests and row counts, the same kept or read, new for exactly the files
+    that changed, and a new reader when the rules change."""
     data = make_data(tmp_path)
-    first = check(data, cases=False).table_digests
-    assert set(first) >= {"meetings", "communities", "awards"} and all(first.values())
-    assert _uncached(data, monkeypatch).table_digests == first  # read, not kept: the same
-    assert check(data, cases=False).table_digests == first
+    result = check(data, cases=False)
+    first = result.table_files
+    assert set(first) >= {"meetings", "communities", "awards"}
+    for name, rows in result.tables.items():
+        assert sum(count for _, _, count in first[name].files) == len(rows)
+        assert all(digest for _, digest, _ in first[name].files)
+    assert [f for f, _, _ in first["meetings"].files] == sorted(f for f, _, _ in first["meetings"].files)
+    assert _uncached(data, monkeypatch).table_files == first  # read, not kept: the same
+    assert check(data, cases=False).table_files == first
     meeting = next((data / "meetings").glob("*.yaml"))
     meeting.write_text(meeting.read_text("utf-8").replace("title: ", "title: 改 ", 1), "utf-8")
-    edited = check(data, cases=False).table_digests
+    edited = check(data, cases=False).table_files
     changed = {name for name in first if edited[name] != first[name]}
     assert "meetings" in changed and "communities" not in changed and "awards" not in changed
+    differ = [(a, b) for a, b in zip(first["meetings"].files, edited["meetings"].files, strict=True) if a != b]
+    assert len(differ) == 1 and differ[0][0][0] == differ[0][1][0] and differ[0][0][1] != differ[0][1][1]
     shutil.copyfile(data / "awards" / "zuimei-2025.yaml", data / "awards" / "zuimei-2026.yaml")
-    assert check(data, cases=False).table_digests["awards"] != first["awards"]
+    assert len(check(data, cases=False).table_files["awards"].files) == len(first["awards"].files) + 1
     package = data / "datapackage.yaml"
     package.write_text(package.read_text("utf-8").replace("maxLength: 40}", "maxLength: 41}", 1), "utf-8")
-    assert check(data, cases=False).table_digests["communities"] != first["communities"]
+    assert check(data, cases=False).table_files["communities"].reader != first["communities"].reader
 
 
 @pytest.mark.parametrize("fixture", ["base", *sorted(name for name in BROKEN if not name.startswith("cases"))])

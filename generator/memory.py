@@ -54,10 +54,8 @@ def _pss_kb(pid: int) -> int | None:
     return None
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Memory of ``pid`` and every process below it, now, in MB (Linux): the sum of their
-    proportional shares (``_pss_kb``; resident size where that cannot be read), so pages
-    forked workers share with their parent are counted once."""
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process below it, now."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -72,17 +70,34 @@ def tree_rss_mb(pid: int) -> float:
         except (OSError, IndexError):
             continue
         children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
-        total += _pss_kb(current) or _status_kb(current, "VmRSS") or 0
+        found.append(current)
         todo.extend(children.get(current, ()))
-    return total / 1024
+    return found
+
+
+def _tree_pss_mb(pids: list[int]) -> float:
+    return sum(_pss_kb(pid) or _status_kb(pid, "VmRSS") or 0 for pid in pids) / 1024
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Memory of ``pid`` and every process below it, now, in MB (Linux): the sum of their
+    proportional shares (``_pss_kb``; resident size where that cannot be read), so pages
+    forked workers share with their parent are counted once."""
+    return _tree_pss_mb(_tree(pid))
 
 
 class TreeWatch:
     """The largest sum of resident memory of a process tree, sampled every ``every`` seconds
-    on a thread until ``stop()`` (benchmarks: ``with TreeWatch(process.pid) as watch``)."""
+    on a thread until ``stop()`` (benchmarks: ``with TreeWatch(process.pid) as watch``).
+
+    A sample reads the proportional shares (``tree_rss_mb``) only when the processes' plain
+    resident sizes add up to more than the peak so far (a share is never more than the
+    resident size, so no other sample can be a new peak): the kernel walks every page of a
+    process to report its share, about a quarter of a core spent beside a province build
+    sampled in full, which the build's own times then carried."""
 
     def __init__(self, pid: int, every: float = 0.5) -> None:
         self.pid = pid
@@ -93,7 +108,9 @@ class TreeWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
+            pids = _tree(self.pid)
+            if sum(_status_kb(pid, "VmRSS") or 0 for pid in pids) / 1024 > self.peak_mb:
+                self.peak_mb = max(self.peak_mb, _tree_pss_mb(pids))
             self._stop.wait(self.every)
 
     def __enter__(self) -> TreeWatch:

@@ -158,19 +158,10 @@ class SiteStats:
     years: list[Period]
     district_code: str  # the district code used as the district-level unit
     kpis: dict[tuple[Level, str, Period], Kpi] = field(default_factory=dict)
-    # The display side (``StatsView``), attached by ``ensure_view`` before pages render, so that
-    # templates given this object can use ``stats.community(id)``, ``stats.district`` ...
-    view: Any = None
     # What the figures were computed from (the cache's keys: the case files' bytes, the code,
     # the community map, the district and the cut-off); None when not known. Pages showing the
     # figures are rendered again only when it changes (``generator.depends``).
     identity: str | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        view = self.__dict__.get("view")
-        if view is not None and not name.startswith("_"):
-            return getattr(view, name)
-        raise AttributeError(name)
 
     def get(self, level: Level, unit: str, period: Period) -> Kpi | None:
         return self.kpis.get((level, unit, period))
@@ -1076,63 +1067,21 @@ def derive(dataset, cache_dir: Path | None = None, charts: bool = True, stats: S
     return build_view(stats or stats_for_dataset(dataset), dataset, renderer or ChartRenderer(cache_dir), charts)
 
 
-def ensure_view(ctx: Any, cache_dir: Path | None = None) -> StatsView | None:
-    """The ``StatsView`` for a render context, built once and attached to its ``SiteStats``.
-
-    The build's derive stage may store either a ``SiteStats`` or a ``StatsView`` in
-    ``ctx.derived["stats"]``; page providers run before any template renders, so attaching the
-    view here makes it visible to every page that was handed the same object.
-    """
-    stats = ctx.derived.get("stats")
-    if stats is None:
-        return None
-    if isinstance(stats, StatsView):
-        return stats
-    if stats.__dict__.get("view") is None:
-        from generator.charts import ChartRenderer
-
-        renderer = ctx.derived.get("chart_renderer") or ChartRenderer(cache_dir or _chart_cache(ctx))
-        ctx.derived["chart_renderer"] = renderer
-        stats.view = build_view(stats, ctx.dataset, renderer)
-    return stats.view
-
-
-def _chart_cache(ctx: Any) -> Path | None:
-    """Charts are cached in .gongzhi/cache/charts beside the data folder (git ignores .gongzhi/)."""
-    root = getattr(ctx.dataset, "root", None)
-    if root is None:
-        return None
-    return Path(root).resolve().parent / ".gongzhi" / "cache" / "charts"
-
-
 def pages(ctx: Any) -> Iterable[Any]:
-    """The metrics page (指标说明) and the district statistics page; attaches the views.
+    """The metrics page (指标说明) and the district statistics page.
 
-    Both need the statistics, so their contexts are ``Deferred``: made once a build has them.
+    Their templates read the statistics as the shared name ``stats`` (so they are rendered
+    once the build has them, and keyed by them like every page that shows them: a rebuild
+    whose case files and places are unchanged keeps them, ``generator.depends``); their own
+    contexts are the definitions, known before.
     """
     from generator import metrics
-    from generator.pages import Deferred, Page
+    from generator.pages import Page
 
     notes = {
         "intake": metrics.INTAKE_COHORT, "closure": metrics.CLOSURE_COHORT,
         "comparison": metrics.COMPARISON_NOTE, "suppression": metrics.SUPPRESSION_NOTE,
         "ranking": metrics.RANKING_NOTE, "period": metrics.PERIOD_NOTE,
     }
-
-    def metrics_page() -> dict[str, Any]:
-        view = ensure_view(ctx)
-        return {
-            "title": "指标说明", "metrics": metrics.METRICS, "notes": notes,
-            "stats": view, "as_of_label": view.as_of_label if view else None,
-        }
-
-    def district_page() -> dict[str, Any]:
-        view = ensure_view(ctx)
-        has_figures = view is not None and view.latest is not None
-        return {
-            "title": "事件办理统计", "stats": view if has_figures else None, "notes": notes,
-            "unit": view.district_stats if has_figures else None,
-        }
-
-    yield Page("metrics.md", "metrics.md", Deferred(metrics_page))
-    yield Page("stats/index.md", "metrics_district.md", Deferred(district_page))
+    yield Page("metrics.md", "metrics.md", {"title": "指标说明", "metrics": metrics.METRICS, "notes": notes})
+    yield Page("stats/index.md", "metrics_district.md", {"title": "事件办理统计", "notes": notes})

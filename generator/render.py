@@ -644,8 +644,8 @@ def render(
     start = time.perf_counter()
     # digests and keys: many small objects, no cycles, kept to the end (in a build: frozen then)
     with memory.without_gc():
-        keys, fresh = _keys(reads_late, ctx, docs_dir, early,
-                            [p for p in late if not isinstance(p.context, Deferred)], template_dirs)
+        keys = _keys(reads_late, ctx, docs_dir, early, [p for p in late if not isinstance(p.context, Deferred)],
+                     template_dirs)
     timings["keys"] = time.perf_counter() - start
     count = 0
 
@@ -664,9 +664,24 @@ def render(
         put(rel, path)
     renderer = PageRenderer(env, ctx, timings)
     base = renderer.base(early=True)
-    fresh_count = len(fresh)
+    fresh_count = 0
     with depends.Tracking() as tracking:
-        render_pages(early, renderer, base, docs_dir, put, keys, fresh)
+        # Which pages the docs folder holds already is worked out a run of pages at a time, and
+        # each run goes to MkDocs before the next is looked at: MkDocs takes the pages kept
+        # from the last build (most of them, after an edit) while the rest are keyed.
+        # When most of a run must be rendered, the rest goes as one run (one render helper).
+        size, position = (KEYED_RUN_PAGES if keys.previous else len(early)), 0
+        while position < len(early):
+            run = early[position:position + size]
+            position += len(run)
+            start = time.perf_counter()
+            with memory.without_gc():
+                fresh = frozenset(page.path for page in run if keys.unchanged(page.path))
+            timings["keys"] += time.perf_counter() - start
+            fresh_count += len(fresh)
+            if len(fresh) < len(run) // 2:
+                size = len(early)
+            render_pages(run, renderer, base, docs_dir, put, keys, fresh)
         if before_late is not None:
             # the statistics' views read the names of the places they show: noted, for the key
             # of every page that shows them
@@ -680,8 +695,10 @@ def render(
             keys.share("stats", keys.stats_token(ctx.derived.get("stats"), read, names))
             timings["late"] = time.perf_counter() - start
         base = renderer.base(early=False)
+        start = time.perf_counter()
         with memory.without_gc():
             fresh = frozenset(page.path for page in late if keys.unchanged(page.path))
+        timings["keys"] += time.perf_counter() - start
         fresh_count += len(fresh)
         render_pages(late, renderer, base, docs_dir, put, keys, fresh)
     start = time.perf_counter()
@@ -698,9 +715,9 @@ def render(
 
 
 def _keys(readers: LateReaders, ctx: RenderContext, docs_dir: Path, early: list[Page], late: list[Page],
-          template_dirs: Iterable[Path] | None = None) -> tuple[depends.Keys, frozenset[str]]:
-    """The keys of the pages before any renders (``readers``: the templates' names, parsed
-    once for the render stage), and which of ``early`` the docs folder already holds.
+          template_dirs: Iterable[Path] | None = None) -> depends.Keys:
+    """The keys of the pages, begun before any renders (``readers``: the templates' names,
+    parsed once for the render stage).
 
     (Keying half of the pages in a forked copy of the process was tried: at the province
     tier it made this step slower, 49.6 s against 36-40 s, as both processes' every touch
@@ -711,7 +728,12 @@ def _keys(readers: LateReaders, ctx: RenderContext, docs_dir: Path, early: list[
         reads = readers.reads(page.template)
         keys.begin(page.path, page.template, page.context,  # type: ignore[arg-type]
                    depends.SHARED_NAMES if "*" in reads else reads)
-    return keys, frozenset(page.path for page in early if keys.unchanged(page.path))
+    return keys
+
+
+# Pages keyed before they go to MkDocs, a run at a time (``render``), when there is a record of
+# the last render to keep pages from.
+KEYED_RUN_PAGES = 8192
 
 
 # A run of at least this many pages is rendered by two processes (``render_pages``); below it

@@ -129,6 +129,53 @@ def test_a_rebuild_renders_the_pages_that_read_the_edit_and_equals_a_full_render
     assert changed.isdisjoint(untouched)  # every page whose bytes changed went through Jinja
 
 
+def test_pages_keyed_a_run_at_a_time_go_out_in_order_and_equal_a_full_render(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild keys the pages in runs (``KEYED_RUN_PAGES``) and hands each run on before
+    keying the next: the pages still reach MkDocs in the plan's order, the same ones are
+    rendered, and the folder equals a full render's; when most of a run changed the rest
+    goes as one run."""
+    from generator import render as render_module
+
+    class Feed(render_module.Feed):
+        def __init__(self) -> None:
+            self.order: list[str] = []
+            self.counts: list[int] = []
+
+        def plan(self, paths: list[str]) -> None:
+            self.order = list(paths)
+
+        def ready(self, count: int) -> None:
+            self.counts.append(count)
+
+    runs: list[int] = []
+    render_pages = render_module.render_pages
+    rendered = Rendered(project, monkeypatch)
+    rendered()
+    monkeypatch.setattr(render_module, "KEYED_RUN_PAGES", 16)
+    monkeypatch.setattr(render_module, "render_pages",
+                        lambda pages, *a, **k: (runs.append(len(pages)), render_pages(pages, *a, **k))[1])
+    EDITS["a meeting's title"](project)
+    feed = Feed()
+    ctx = _ctx(project)
+    rendered.paths = set()
+    again = render(ctx, project / "docs", REPO / "content", feed=feed, before_late=lambda: derive_stats(ctx))
+    assert feed.counts == list(range(1, len(feed.order) + 1))
+    shown, not_shown = SHOWN["a meeting's title"]
+    assert shown <= rendered.paths and not not_shown & rendered.paths
+    assert again.fresh >= len(feed.order) // 2
+    assert len(runs) > 10 and max(runs[:-1]) == 16  # runs of 16 early pages, then the late ones
+    rendered("full")
+    assert _tree(project / "docs") == _tree(project / "full")
+    # what every page shows changed (the edit link): the first run finds most of its pages
+    # changed, and the rest are keyed and rendered as one run (then the late pages)
+    runs.clear()
+    ctx = _ctx(project)
+    ctx.edit_base = "https://example.org/other/"
+    render(ctx, project / "docs", REPO / "content", feed=Feed(), before_late=lambda: derive_stats(ctx))
+    assert len(runs) == 3 and runs[0] == 16 and runs[1] > 16
+
+
 def test_an_unchanged_rebuild_renders_only_the_pages_made_late(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rendered = Rendered(project, monkeypatch)
     rendered()

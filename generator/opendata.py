@@ -376,9 +376,9 @@ def _by_file(rows: list[dict[str, Any]], field_names: list[str], kept: ResultCac
              name: str) -> list[tuple[bytes, bytes]] | None:
     """Each file's share of the table, in order: its rows as CSV lines and as JSON objects,
     kept between builds by the file's digest (``TableFiles``), so that after an edit only the
-    changed files' rows are written out again (at the province tier the meetings and their
-    decisions are 300,000 rows, half a minute to write whole). None: the files are not all
-    known (a file that could not be read whole, or rows that do not add up)."""
+    changed files' rows are written out again (after a meeting edit at the city tier: 0.9 s
+    for the open data against 4.5 s writing the changed tables whole). None: the files are
+    not all known (a file that could not be read whole, or rows that do not add up)."""
     if files is None or any(digest is None for _, digest, _ in files.files) \
             or sum(count for _, _, count in files.files) != len(rows):
         return None

@@ -71,6 +71,9 @@ def child(data: Path, site: Path, docs: Path, engine: str) -> None:
         "pages_fresh": report.pages_fresh,
         "render_keys_s": round(report.render_timings.get("keys", 0.0), 2),
     }))
+    from generator.cli import leave
+
+    leave(0)  # as ``gongzhi build`` ends: what a person waits for
 
 
 def main() -> int:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import pkgutil
 import sys
+from typing import NoReturn
 
 import generator
 
@@ -84,5 +87,32 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CANNOT_RUN
 
 
+# Commands after which the process ends without Python's teardown (``run``)
+QUICK_EXIT = frozenset({"build", "assemble"})
+
+
+def run() -> None:
+    """The ``gongzhi`` command: ``main``, then the process ends. After a build it ends at
+    once (``leave``): at the province tier Python's teardown, freeing the build's objects one
+    by one and a last collection over them, took 7 s after the site was in place."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if next((arg for arg in argv if not arg.startswith("-")), None) in QUICK_EXIT:
+        leave(code)
+    sys.exit(code)
+
+
+def leave(code: int) -> NoReturn:
+    """End the process now, its output flushed (what it wrote is in place: files are closed,
+    the old site's removal runs in its own process)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -66,3 +66,21 @@ def test_a_first_build_prints_its_result_and_no_warning(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("网站已生成")
     assert (tmp_path / "site" / "pagefind" / "pagefind.js").is_file()
+
+
+def test_a_build_that_fails_ends_its_process_with_the_message_and_the_code(tmp_path: Path) -> None:
+    """``gongzhi build`` ends its process at once (``cli.leave``): what it printed still
+    arrives whole, with the exit code, and no site is left half written."""
+    from generator.cli import EXIT_INVALID
+
+    shutil.copytree(ROOT / "data", tmp_path / "data")
+    district = tmp_path / "data" / "district.yaml"
+    district.write_text(district.read_text("utf-8").replace("\nname: ", "\nname:\n  - ", 1), "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "build", "--data", str(tmp_path / "data"),
+         "--out", str(tmp_path / "site")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == EXIT_INVALID, done.stderr
+    assert done.stderr.rstrip().endswith("数据有错误，未生成网站；原网站保持不变。")
+    assert "district.yaml" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "site").exists()
